@@ -1,0 +1,285 @@
+/*
+ * internal.h - libgreen's private structures, shared by its sources and by
+ * the preload shim (which is built from the same objects).  Everything here
+ * is prefixed green__ and hidden from the shared library's exports.
+ *
+ * The waiting protocol, which every blocking primitive follows:
+ *   1. link a struct green__waiter (on the waiting greenlet's own stack)
+ *      into the object's green__waitq, or start whatever watcher will wake us;
+ *   2. green__park(): switches away until green__wake(), the deadline or a
+ *      kill; returns 0 or -1 with errno (ETIMEDOUT, ECANCELED, or the code
+ *      the waker passed);
+ *   3. on failure unlink the waiter (green__waitq_remove is a no-op if the
+ *      waker already took it) and stop the watcher.
+ * Wakers never hand over ownership directly: a woken greenlet re-checks its
+ * condition, so a waiter that timed out can never swallow a wake-up
+ * (green__waitq_wake_one skips waiters that are no longer parked).
+ */
+#ifndef GREEN_INTERNAL_H
+#define GREEN_INTERNAL_H
+
+#include "green.h"
+#include "arch/ctx.h"
+
+#include <ev.h>
+#include <stdint.h>
+
+#define GREEN__HIDDEN __attribute__((visibility("hidden")))
+#define likely(x) __builtin_expect(!!(x), 1)
+#define unlikely(x) __builtin_expect(!!(x), 0)
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GREEN__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+#define GREEN__ASAN 1
+#endif
+
+/* Counters read by other threads (green_stats_all, the shim's monitor):
+ * relaxed atomics compile to plain loads and stores on x86_64 and aarch64. */
+#define GREEN__LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+#define GREEN__STORE(x, v) __atomic_store_n(&(x), (v), __ATOMIC_RELAXED)
+#define GREEN__BUMP(x) GREEN__STORE(x, GREEN__LOAD(x) + 1)
+
+/* ---- wait queues ---------------------------------------------------------- */
+
+struct green__waiter {
+	struct green__waiter *next, *prev;
+	struct green__waitq *queue; /* NULL once unlinked */
+	green_t *g;
+	void *data; /* per-primitive payload (queue items) */
+};
+
+GREEN__HIDDEN void green__waitq_push(struct green__waitq *q,
+                                     struct green__waiter *w, green_t *g);
+GREEN__HIDDEN void green__waitq_remove(struct green__waiter *w);
+GREEN__HIDDEN struct green__waiter *green__waitq_pop(struct green__waitq *q);
+/* Wake the first waiter still parked; returns it, or NULL if none was. */
+GREEN__HIDDEN struct green__waiter *green__waitq_wake_one(struct green__waitq *q,
+                                                          int code);
+GREEN__HIDDEN void green__waitq_wake_all(struct green__waitq *q, int code);
+static inline bool green__waitq_empty(const struct green__waitq *q)
+{
+	return q->_head == NULL;
+}
+
+/* ---- stacks --------------------------------------------------------------- */
+
+enum green__stack_kind {
+	GREEN__STACK_NONE,    /* the thread's own stack (main greenlet) */
+	GREEN__STACK_GUARDED, /* own mapping with a PROT_NONE guard page */
+	GREEN__STACK_SLAB     /* carved from a slab; canary at the low end */
+};
+
+struct green__slab;
+
+struct green__stack {
+	void *lo;    /* lowest usable byte */
+	size_t size; /* usable bytes */
+	enum green__stack_kind kind;
+	struct green__slab *slab;
+	unsigned int vg_id; /* valgrind's stack id */
+};
+
+struct green_hub;
+GREEN__HIDDEN int green__stack_alloc(struct green_hub *h, struct green__stack *s,
+                                     size_t size);
+GREEN__HIDDEN void green__stack_free(struct green_hub *h, struct green__stack *s);
+GREEN__HIDDEN void green__stack_check(const green_t *g);
+GREEN__HIDDEN void green__stack_hub_destroy(struct green_hub *h);
+GREEN__HIDDEN size_t green__stack_default_size(void);
+GREEN__HIDDEN void green__stack_install_overflow_handler(struct green_hub *h);
+/* Parse "256K", "1M", "65536"; 0 and -1/EINVAL on junk. */
+GREEN__HIDDEN int green__parse_size(const char *text, size_t *out);
+
+/* ---- greenlets ------------------------------------------------------------ */
+
+struct green__link {
+	struct green__link *next;
+	void (*cb)(green_t *g, void *arg);
+	void *arg;
+};
+
+struct green__member {
+	struct green__member *next, *prev;
+	green_group_t *group;
+};
+
+struct green_greenlet {
+	struct green__ctx ctx;
+	struct green_hub *hub;
+	green_t *run_next;  /* ready queue */
+	int saved_errno;
+	enum green_state state;
+	bool started;
+	bool in_runq;
+	bool kill_pending;  /* the next wait returns ECANCELED */
+	bool dying;         /* running link callbacks: no more waits */
+	bool is_main;
+	bool is_hub;
+	bool park_nocancel;
+	unsigned int refs;
+
+	/* the current park */
+	int wake_code;
+	enum green_wait_kind wait_kind;
+	const void *wait_obj;
+	int wait_fd, wait_events;
+	int64_t wait_deadline;    /* effective deadline, GREEN_FOREVER if none */
+	int64_t wait_own_deadline;
+	ev_timer timer;
+	ev_io io;
+	struct green__waiter fd_waiter; /* in the hub's per-fd table */
+
+	green_timeout_t *timeouts; /* innermost active scope */
+	struct green__waitq joiners;
+	struct green__link *links;
+	struct green__member member;
+
+	void *(*fn)(void *);
+	void *arg;
+	void *result;
+
+	struct green__stack stack;
+	green_t *all_next, *all_prev; /* the hub's list, oldest first */
+	green_t *free_next;           /* the hub's free list of structs */
+	uint64_t id;
+	int64_t born_ns;
+	void *local; /* owned by the preload shim (its pthread emulation) */
+
+#ifdef GREEN__ASAN
+	void *asan_fake_stack;
+	const void *asan_bottom;
+	size_t asan_size;
+#endif
+	char name[32];
+};
+
+/* ---- hubs ----------------------------------------------------------------- */
+
+struct green__hub_counters {
+	uint64_t spawned, finished, switches, timeouts, iterations, blocked;
+	int64_t max_blocking_ns;
+};
+
+struct green__fdwait {
+	struct green__waitq waiters; /* greenlets in green_wait_fd on this fd */
+};
+
+struct green_hub {
+	struct ev_loop *loop;
+	green_t *current;
+	green_t *hub_g;
+	green_t main;
+
+	green_t *run_head, *run_tail;
+	unsigned int since_poll; /* dispatches since the loop was last polled */
+	green_t *reap;           /* died; its stack is freed after the switch */
+
+	green_t *all_head, *all_tail;
+	uint64_t alive;
+	struct green__hub_counters stats;
+	int64_t poll_end_ns;         /* when the hub last returned from polling */
+	uint64_t current_id;         /* for the monitor thread */
+
+	green_t *free_structs;
+	void **struct_chunks;
+	size_t n_struct_chunks, cap_struct_chunks;
+
+	struct green__stack *stack_cache; /* guarded stacks kept for reuse */
+	size_t stack_cache_count;
+	struct green__slab_class *slab_classes;
+
+	struct green__fdwait *fdwaits;
+	size_t n_fdwaits;
+
+	/* wake-ups posted from other threads (green__remote_*) */
+	ev_async async;
+	int remote_lock;
+	struct green__remote *remote_head;
+	unsigned int remote_pending;
+
+	void *altstack;
+	struct green_hub *reg_next, *reg_prev; /* process-wide registry */
+};
+
+/* This thread's hub, created on first use; NULL and errno on failure. */
+GREEN__HIDDEN struct green_hub *green__hub(void);
+/* This thread's hub if it has one, without creating it. */
+GREEN__HIDDEN struct green_hub *green__hub_peek(void);
+
+/*
+ * Park the current greenlet (see the protocol above).  kind/obj describe the
+ * wait for green_walk; GREEN_WAIT_TIMER makes reaching the deadline a
+ * success.  Flags: GREEN__PARK_NOCANCEL ignores kills and scoped timeouts
+ * (used to reacquire a lock after a condition wait).
+ */
+#define GREEN__PARK_NOCANCEL 0x1
+GREEN__HIDDEN int green__park(struct green_hub *h, enum green_wait_kind kind,
+                              const void *obj, int64_t deadline, int flags);
+/* Make a parked greenlet ready with the given errno (0 = success).
+ * Returns false if it was not parked (already woken, running, dead). */
+GREEN__HIDDEN bool green__wake(green_t *g, int code);
+GREEN__HIDDEN void green__park_timer_init(green_t *g);
+/* A dying member leaves its group (pool.c). */
+GREEN__HIDDEN void green__group_leave(green_t *g);
+GREEN__HIDDEN void green__ready(struct green_hub *h, green_t *g);
+GREEN__HIDDEN void green__schedule(struct green_hub *h);
+GREEN__HIDDEN void green__greenlet_free(struct green_hub *h, green_t *g);
+GREEN__HIDDEN green_t *green__greenlet_alloc(struct green_hub *h);
+GREEN__HIDDEN void green__greenlet_reap(struct green_hub *h, green_t *g);
+GREEN__HIDDEN void green__greenlet_start(void *arg);
+GREEN__HIDDEN void green__switch(struct green_hub *h, green_t *from, green_t *to);
+GREEN__HIDDEN void green__after_switch(struct green_hub *h, green_t *self);
+
+/* Deadline of the innermost scoped timeout of g (GREEN_FOREVER if none). */
+GREEN__HIDDEN int64_t green__scope_deadline(const green_t *g);
+
+/* fd waits, for green_close and the shim's close() */
+GREEN__HIDDEN void green__fd_wake_all(struct green_hub *h, int fd, int code);
+
+/*
+ * Wake-ups from other OS threads (the shim's DNS pool): the greenlet calls
+ * green__remote_begin before handing work to another thread, which calls
+ * green__remote_post(token, code) when done; the greenlet parks with
+ * GREEN_WAIT_OTHER and calls green__remote_end afterwards.  A post that
+ * arrives after the wait ended (timeout, kill) is dropped.
+ */
+struct green__remote {
+	struct green__remote *next;
+	struct green_hub *hub;
+	green_t *g;
+	int code;
+	unsigned int refs; /* the waiting greenlet's and the poster's */
+	bool posted;
+	bool queued;
+};
+GREEN__HIDDEN int green__remote_begin(struct green_hub *h,
+                                      struct green__remote **out);
+GREEN__HIDDEN void green__remote_post(struct green__remote *r, int code);
+GREEN__HIDDEN void green__remote_end(struct green_hub *h, struct green__remote *r);
+
+/* Tiny lock for cross-thread state; never held across a switch. */
+GREEN__HIDDEN void green__spin_lock(int *lock);
+GREEN__HIDDEN void green__spin_unlock(int *lock);
+
+/* Hooks the shim sets so the hub can run its own duties each iteration. */
+struct green__hooks {
+	void (*before_poll)(struct green_hub *h);
+};
+extern GREEN__HIDDEN struct green__hooks green__hooks;
+extern GREEN__HIDDEN int64_t green__max_blocking_ns;
+
+/* The hub's own counters for the monitor thread: current greenlet and when
+ * the hub last polled.  Safe from any thread. */
+GREEN__HIDDEN void green__hub_snapshot(struct green_hub *h, uint64_t *current_id,
+                                       int64_t *poll_end_ns, uint64_t *switches);
+GREEN__HIDDEN green_t *green__find(struct green_hub *h, uint64_t id);
+GREEN__HIDDEN uint64_t green__new_id(void);
+GREEN__HIDDEN void green__registry_sum(struct green_stats *out,
+                                       void (*add)(struct green_stats *out,
+                                                   struct green_hub *h));
+
+#endif

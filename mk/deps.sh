@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# deps.sh - makes sure the Debian packages the build (and, with "test", the
+# tests and benchmarks) need are installed.  As root it installs what is
+# missing; otherwise it prints the command to run and fails, so a build never
+# stops halfway on a missing header.
+#
+#   mk/deps.sh          check/install DEPS
+#   mk/deps.sh test     check/install DEPS and DEPS_TEST
+#
+# Add packages to the lists below (real package names: dpkg-query does not
+# know virtual ones).
+set -euo pipefail
+
+DEPS=(libev-dev libjansson-dev libcmocka-dev pkg-config)
+DEPS_TEST=(python3)
+
+prog=mk/deps.sh
+
+case ${1:-build} in
+build) want=("${DEPS[@]}") ;;
+test) want=("${DEPS[@]}" "${DEPS_TEST[@]}") ;;
+*)
+	echo "usage: $prog [test]" >&2
+	exit 2
+	;;
+esac
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "$prog: no dpkg-query (not Debian?); assuming these are installed: ${want[*]}" >&2
+	exit 0
+fi
+
+installed() {
+	local status
+	status=$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null) || return 1
+	[[ $status == *" installed" ]]
+}
+
+missing_of() {
+	local p
+	for p in "$@"; do
+		installed "$p" || printf '%s\n' "$p"
+	done
+}
+
+mapfile -t missing < <(missing_of "${want[@]}")
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "$prog: missing packages: ${missing[*]}" >&2
+if [ "$(id -u)" -ne 0 ]; then
+	echo "$prog: install them with:" >&2
+	echo "    sudo apt-get install -y --no-install-recommends ${missing[*]}" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+# A failed update (no network, one bad mirror) may still leave usable lists.
+apt-get update -q || echo "$prog: apt-get update failed; trying the install anyway" >&2
+apt-get install -y -q --no-install-recommends -o DPkg::Lock::Timeout=300 \
+	"${missing[@]}"
+
+mapfile -t missing < <(missing_of "${want[@]}")
+if [ ${#missing[@]} -ne 0 ]; then
+	echo "$prog: still missing after apt-get install: ${missing[*]}" >&2
+	exit 1
+fi
