@@ -216,7 +216,7 @@ $(LIBGREEN_A): $(LIBGREEN_OBJS)
 
 $(LIBGREEN_SO): $(LIBGREEN_OBJS) $(FLAGS_STAMP)
 	$(say) LD $@
-	$(Q)$(CC) -shared -Wl,-soname,libgreen.so.0 $(NOUNDEF) $(ALL_LDFLAGS) \
+	$(Q)$(CC) -shared -Wl,-soname,libgreen.so.0 -Wl,-z,now $(NOUNDEF) $(ALL_LDFLAGS) \
 		-o $@ $(LIBGREEN_OBJS) -lev $(LDLIBS)
 	@ln -sf libgreen.so $(B)/libgreen.so.0
 
@@ -254,7 +254,7 @@ $(EXAMPLE_BINS): $(B)/examples/%: $(B)/obj/examples/%.o $(FLAGS_STAMP)
 $(BENCH_BINS): $(B)/bench/%: $(B)/obj/bench/%.o $(LIBGREEN_A) $(FLAGS_STAMP)
 	$(say) LD $@
 	@mkdir -p $(@D)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBGREEN_A) -lev -lpthread -lm $(LDLIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,-z,now -o $@ $< $(LIBGREEN_A) -lev -lpthread -lm $(LDLIBS)
 
 $(call objs,$(wildcard greend/*.c)): $(GREEND_FLAGS_STAMP)
 

@@ -127,7 +127,7 @@ green_t *green_spawn(void *(*fn)(void *), void *arg, const green_attr_t *attr)
 	g->all_prev = h->all_tail;
 	h->all_tail->all_next = g;
 	h->all_tail = g;
-	h->alive++;
+	GREEN__BUMP(h->alive);
 	GREEN__BUMP(h->stats.spawned);
 	green__ready(h, g);
 	return g;
@@ -169,7 +169,7 @@ static void die(struct green_hub *h, green_t *g)
 	}
 	if (g->member.group)
 		green__group_leave(g);
-	h->alive--;
+	GREEN__STORE(h->alive, GREEN__LOAD(h->alive) - 1);
 	GREEN__BUMP(h->stats.finished);
 }
 

@@ -21,13 +21,15 @@
 #include <sanitizer/common_interface_defs.h>
 #endif
 
-#define GREEN__POLL_EVERY 64
+#define GREEN__POLL_EVERY 256
 #define GREEN__HUB_STACK ((size_t)256 * 1024)
 
 GREEN__HIDDEN struct green__hooks green__hooks;
 GREEN__HIDDEN int64_t green__max_blocking_ns;
 
-static __thread struct green_hub *tls_hub;
+/* initial-exec: the hub lookup is on every switch path, and the general
+ * dynamic model would make it a call to __tls_get_addr. */
+static __thread struct green_hub *tls_hub __attribute__((tls_model("initial-exec")));
 static uint64_t next_greenlet_id = 1;
 
 uint64_t green__new_id(void)
@@ -160,6 +162,16 @@ static green_t *runq_pop(struct green_hub *h)
 	return NULL;
 }
 
+static void green__reap_deferred(struct green_hub *h)
+{
+	while (h->reap_later) {
+		green_t *dead = h->reap_later;
+
+		h->reap_later = dead->run_next;
+		green__greenlet_reap(h, dead);
+	}
+}
+
 void green__after_switch(struct green_hub *h, green_t *self)
 {
 #ifdef GREEN__ASAN
@@ -179,8 +191,17 @@ void green__after_switch(struct green_hub *h, green_t *self)
 		green_t *dead = h->reap;
 
 		h->reap = NULL;
-		green__greenlet_reap(h, dead);
+		/* Freeing may unmap (and resolve munmap lazily, which saves
+		 * the whole vector state): too deep for a compact stack. */
+		if (self->stack.kind == GREEN__STACK_SLAB) {
+			dead->run_next = h->reap_later;
+			h->reap_later = dead;
+		} else {
+			green__greenlet_reap(h, dead);
+		}
 	}
+	if (unlikely(h->reap_later != NULL) && self->stack.kind != GREEN__STACK_SLAB)
+		green__reap_deferred(h);
 	errno = self->saved_errno;
 }
 
@@ -207,7 +228,10 @@ void green__schedule(struct green_hub *h)
 	green_t *self = h->current;
 	green_t *next = NULL;
 
-	if (h->since_poll < GREEN__POLL_EVERY) {
+	/* Polling with nothing to poll for costs a syscall (~1 us on a VM)
+	 * and can find nothing: skip it then. */
+	if (h->since_poll < GREEN__POLL_EVERY ||
+	    (h->watchers == 0 && h->remote_pending == 0)) {
 		next = runq_pop(h);
 		if (next)
 			h->since_poll++;
@@ -251,13 +275,14 @@ static void park_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 		return;
 	}
 	if (g->wait_kind == GREEN_WAIT_TIMER &&
-	    g->wait_deadline == g->wait_own_deadline) {
+	    g->wait_deadline == g->wait_own_deadline)
 		code = 0;
-	} else {
+	else
 		code = ETIMEDOUT;
+	/* Count only a wait this timer ends: one already woken (killed, say)
+	 * but not yet resumed stops its timer itself. */
+	if (green__wake(g, code) && code == ETIMEDOUT)
 		GREEN__BUMP(g->hub->stats.timeouts);
-	}
-	green__wake(g, code);
 }
 
 void green__park_timer_init(green_t *g)
@@ -276,6 +301,9 @@ int green__park(struct green_hub *h, enum green_wait_kind kind,
 		errno = EDEADLK;
 		return -1;
 	}
+	if (deadline < 0)
+		deadline = GREEN_FOREVER; /* any negative value means no deadline */
+	eff = deadline;
 	if (!(flags & GREEN__PARK_NOCANCEL)) {
 		if (unlikely(self->kill_pending)) {
 			self->kill_pending = false;
@@ -288,14 +316,24 @@ int green__park(struct green_hub *h, enum green_wait_kind kind,
 		int64_t now = eff == 0 ? 0 : green_now();
 
 		if (eff <= now) {
-			if (kind == GREEN_WAIT_TIMER && eff == deadline)
-				return 0;
+			/* A sleep whose own deadline has passed succeeds, but
+			 * not inside a scope that has expired as well: every
+			 * wait there fails (green_sleep(GREEN_NOW) included). */
+			if (kind == GREEN_WAIT_TIMER && eff == deadline) {
+				int64_t scope = flags & GREEN__PARK_NOCANCEL
+				                    ? GREEN_FOREVER
+				                    : green__scope_deadline(self);
+
+				if (scope < 0 || (scope > 0 && scope > green_now()))
+					return 0;
+			}
 			GREEN__BUMP(h->stats.timeouts);
 			errno = ETIMEDOUT;
 			return -1;
 		}
 		ev_timer_set(&self->timer, (double)(eff - now) / 1e9, 0.);
 		ev_timer_start(h->loop, &self->timer);
+		green__watch_begin(h);
 	}
 	self->wait_kind = kind;
 	self->wait_obj = obj;
@@ -307,8 +345,10 @@ int green__park(struct green_hub *h, enum green_wait_kind kind,
 
 	green__schedule(h);
 
-	if (eff != GREEN_FOREVER)
+	if (eff != GREEN_FOREVER) {
 		ev_timer_stop(h->loop, &self->timer);
+		green__watch_end(h);
+	}
 	self->wait_kind = GREEN_WAIT_NONE;
 	self->wait_obj = NULL;
 	self->park_nocancel = false;
@@ -355,6 +395,7 @@ static void hub_main(void *arg)
 		green_t *next;
 		int active;
 
+		green__reap_deferred(h);
 		note_busy(h, green_now());
 		if (green__hooks.before_poll)
 			green__hooks.before_poll(h);

@@ -176,7 +176,12 @@ struct green_hub {
 
 	green_t *run_head, *run_tail;
 	unsigned int since_poll; /* dispatches since the loop was last polled */
+	unsigned int watchers;   /* active watchers libgreen started (see
+	                          * green__watch_begin): none means a forced
+	                          * poll could find nothing */
 	green_t *reap;           /* died; its stack is freed after the switch */
+	green_t *reap_later;     /* died while a compact stack ran: the hub
+	                          * frees these on its own large stack */
 
 	green_t *all_head, *all_tail;
 	uint64_t alive;
@@ -204,6 +209,10 @@ struct green_hub {
 	void *altstack;
 	struct green_hub *reg_next, *reg_prev; /* process-wide registry */
 };
+
+/* Count a watcher the hub's loop must poll for (timers, fd waits). */
+static inline void green__watch_begin(struct green_hub *h) { h->watchers++; }
+static inline void green__watch_end(struct green_hub *h) { h->watchers--; }
 
 /* This thread's hub, created on first use; NULL and errno on failure. */
 GREEN__HIDDEN struct green_hub *green__hub(void);
