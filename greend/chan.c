@@ -1,0 +1,310 @@
+/*
+ * chan.c - reading and judging what a worker reports.  A message that fails
+ * any check is counted as malformed and ignored as a whole, so a lying
+ * worker can make its own numbers stale but never wrong in a way greend
+ * would pass on as fact (negative counts, strings for numbers, 1e300 ms).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "config.h"
+#include "log.h"
+#include "proto.h"
+
+/* Counters above this are lies: 2^53 keeps them exact in every JSON reader. */
+#define COUNT_MAX 9007199254740992LL
+#define MS_MAX 1e12
+#define DUMP_MAX_GREENLETS 100000
+
+void gd_chan_init(struct gd_chan *ch, void *owner)
+{
+	memset(ch, 0, sizeof(*ch));
+	ch->fd = -1;
+	ch->owner = owner;
+	ch->tokens = GD_CHAN_BURST;
+}
+
+void gd_chan_reset(struct gd_chan *ch)
+{
+	void *owner = ch->owner;
+	void (*on_dump)(void *, json_t *) = ch->on_dump;
+
+	json_decref(ch->patched);
+	json_decref(ch->last_blocked);
+	gd_chan_init(ch, owner);
+	ch->on_dump = on_dump;
+}
+
+static bool get_count(json_t *obj, const char *key, long long *out)
+{
+	json_t *v = json_object_get(obj, key);
+
+	if (!json_is_integer(v))
+		return false;
+	if (json_integer_value(v) < 0 || json_integer_value(v) > COUNT_MAX)
+		return false;
+	*out = json_integer_value(v);
+	return true;
+}
+
+static bool get_ms(json_t *obj, const char *key, double *out)
+{
+	json_t *v = json_object_get(obj, key);
+	double x;
+
+	if (!json_is_number(v))
+		return false;
+	x = json_number_value(v);
+	if (!isfinite(x) || x < 0 || x > MS_MAX)
+		return false;
+	*out = x;
+	return true;
+}
+
+static enum gd_msg parse_hello(struct gd_chan *ch, json_t *m)
+{
+	json_t *v = json_object_get(m, "version"), *p, *item, *out;
+	long long pid;
+	size_t i;
+
+	if (!json_is_integer(v) || json_integer_value(v) < 1)
+		return GD_MSG_MALFORMED;
+	if (!get_count(m, "pid", &pid) || pid < 1 || pid > 0x7fffffff)
+		return GD_MSG_MALFORMED;
+	p = json_object_get(m, "patched");
+	if (!json_is_array(p) || json_array_size(p) > 32)
+		return GD_MSG_MALFORMED;
+	out = json_array();
+	if (!out)
+		return GD_MSG_MALFORMED;
+	json_array_foreach(p, i, item) {
+		if (!json_is_string(item) || !gd_module_known(json_string_value(item))) {
+			json_decref(out);
+			return GD_MSG_MALFORMED;
+		}
+		json_array_append(out, item);
+	}
+	json_decref(ch->patched);
+	ch->patched = out;
+	ch->hello = true;
+	ch->hello_pid = pid;
+	return GD_MSG_HELLO;
+}
+
+static enum gd_msg parse_stats(struct gd_chan *ch, json_t *m, double now)
+{
+	long long alive, spawned, finished, switches, timeouts, iterations = 0,
+		  blocked = 0;
+	json_t *g = json_object_get(m, "greenlets"), *hub = json_object_get(m, "hub");
+	double maxb = 0;
+
+	if (!json_is_object(g) || !get_count(g, "alive", &alive) ||
+	    !get_count(g, "spawned", &spawned) || !get_count(g, "finished", &finished))
+		return GD_MSG_MALFORMED;
+	if (!get_count(m, "switches", &switches) || !get_count(m, "timeouts", &timeouts))
+		return GD_MSG_MALFORMED;
+	if (hub) {
+		if (!json_is_object(hub) || !get_count(hub, "iterations", &iterations) ||
+		    !get_count(hub, "blocked", &blocked) ||
+		    !get_ms(hub, "max_blocking_ms", &maxb))
+			return GD_MSG_MALFORMED;
+	}
+	if (ch->have_stats && switches >= ch->switches && now > ch->stats_at) {
+		ch->prev_at = ch->stats_at;
+		ch->prev_switches = ch->switches;
+		ch->switches_per_s = (double)(switches - ch->switches) / (now - ch->stats_at);
+	} else {
+		ch->switches_per_s = 0;
+	}
+	ch->have_stats = true;
+	ch->stats_at = now;
+	ch->alive = alive;
+	ch->spawned = spawned;
+	ch->finished = finished;
+	ch->switches = switches;
+	ch->timeouts = timeouts;
+	ch->iterations = iterations;
+	ch->hub_blocked = blocked;
+	ch->max_blocking_ms = maxb;
+	return GD_MSG_STATS;
+}
+
+static enum gd_msg parse_blocked(struct gd_chan *ch, json_t *m)
+{
+	json_t *name = json_object_get(m, "name"), *rec;
+	long long id;
+	double ms;
+	char buf[129];
+
+	if (!get_count(m, "greenlet", &id) || !get_ms(m, "ms", &ms))
+		return GD_MSG_MALFORMED;
+	if (name && !json_is_string(name))
+		return GD_MSG_MALFORMED;
+	snprintf(buf, sizeof(buf), "%s", name ? json_string_value(name) : "");
+	rec = json_pack("{s:I,s:s,s:f}", "greenlet", (json_int_t)id, "name", buf, "ms", ms);
+	if (!rec)
+		return GD_MSG_MALFORMED;
+	json_decref(ch->last_blocked);
+	ch->last_blocked = rec;
+	ch->blocked_reports++;
+	return GD_MSG_BLOCKED;
+}
+
+static enum gd_msg parse_dump(json_t *m, json_t **dump)
+{
+	json_t *g = json_object_get(m, "greenlets"), *out, *item;
+	size_t i;
+
+	if (!json_is_array(g) || json_array_size(g) > DUMP_MAX_GREENLETS)
+		return GD_MSG_MALFORMED;
+	out = json_array();
+	if (!out)
+		return GD_MSG_MALFORMED;
+	json_array_foreach(g, i, item) {
+		if (!json_is_object(item)) {
+			json_decref(out);
+			return GD_MSG_MALFORMED;
+		}
+		json_array_append(out, item);
+	}
+	*dump = out;
+	return GD_MSG_DUMP;
+}
+
+enum gd_msg gd_chan_parse(struct gd_chan *ch, const char *buf, size_t len,
+			  double now, json_t **dump)
+{
+	enum gd_msg r = GD_MSG_MALFORMED;
+	json_error_t je;
+	json_t *m, *type;
+	const char *t;
+
+	if (len > GD_CHAN_MSG_MAX)
+		goto out;
+	m = json_loadb(buf, len, JSON_REJECT_DUPLICATES, &je);
+	if (!m)
+		goto out;
+	type = json_object_get(m, "type");
+	t = json_is_string(type) ? json_string_value(type) : "";
+	if (strcmp(t, "hello") == 0)
+		r = parse_hello(ch, m);
+	else if (strcmp(t, "stats") == 0)
+		r = parse_stats(ch, m, now);
+	else if (strcmp(t, "blocked") == 0)
+		r = parse_blocked(ch, m);
+	else if (strcmp(t, "dump") == 0)
+		r = parse_dump(m, dump);
+	json_decref(m);
+out:
+	if (r == GD_MSG_MALFORMED)
+		ch->malformed++;
+	return r;
+}
+
+bool gd_chan_admit(struct gd_chan *ch, double now, bool *flood)
+{
+	*flood = false;
+	if (now > ch->tokens_at) {
+		ch->tokens += (now - ch->tokens_at) * GD_CHAN_REFILL_PER_S;
+		if (ch->tokens > GD_CHAN_BURST)
+			ch->tokens = GD_CHAN_BURST;
+		ch->tokens_at = now;
+	}
+	if (ch->tokens >= 1) {
+		ch->tokens -= 1;
+		return true;
+	}
+	ch->dropped++;
+	if (now - ch->drop_window_at >= 1.0) {
+		ch->drop_window_at = now;
+		ch->drop_window = 0;
+	}
+	if (++ch->drop_window > GD_CHAN_FLOOD_DROPS)
+		*flood = true;
+	return false;
+}
+
+static void chan_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gd_chan *ch = w->data;
+	static char buf[GD_CHAN_MSG_MAX + 1];
+
+	for (int i = 0; i < GD_CHAN_BATCH; i++) {
+		struct iovec iov = { buf, sizeof(buf) };
+		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+		json_t *dump = NULL;
+		bool flood;
+		ssize_t n;
+
+		n = recvmsg(ch->fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EINTR)
+				return;
+			gd_chan_close(ch, loop, "receive error");
+			return;
+		}
+		if (n == 0) {
+			gd_chan_close(ch, loop, "closed by worker");
+			return;
+		}
+		ch->received++;
+		if (!gd_chan_admit(ch, ev_now(loop), &flood)) {
+			if (flood) {
+				gd_chan_close(ch, loop, "flooding");
+				return;
+			}
+			continue;
+		}
+		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
+			ch->malformed++;
+			continue;
+		}
+		if (gd_chan_parse(ch, buf, (size_t)n, ev_now(loop), &dump) == GD_MSG_DUMP) {
+			if (ch->on_dump)
+				ch->on_dump(ch->owner, dump);
+			json_decref(dump);
+		}
+	}
+}
+
+void gd_chan_open(struct gd_chan *ch, struct ev_loop *loop, int fd)
+{
+	ch->fd = fd;
+	ch->closed_why[0] = '\0';
+	ev_io_init(&ch->io, chan_cb, fd, EV_READ);
+	ch->io.data = ch;
+	ev_io_start(loop, &ch->io);
+}
+
+void gd_chan_close(struct gd_chan *ch, struct ev_loop *loop, const char *why)
+{
+	if (ch->fd < 0)
+		return;
+	ev_io_stop(loop, &ch->io);
+	close(ch->fd);
+	ch->fd = -1;
+	snprintf(ch->closed_why, sizeof(ch->closed_why), "%s", why);
+}
+
+int gd_chan_request_dump(struct gd_chan *ch)
+{
+	static const char req[] = "{\"type\":\"dump\"}";
+
+	if (ch->fd < 0) {
+		errno = ENOTCONN;
+		return -1;
+	}
+	if (send(ch->fd, req, sizeof(req) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+		if (errno != EAGAIN)
+			errno = ENOTCONN;
+		return -1;
+	}
+	return 0;
+}

@@ -1,0 +1,68 @@
+/*
+ * control.h - greend's control socket: a Unix stream socket, one JSON
+ * request per line and one JSON answer per line, many clients at once,
+ * never blocking.  Authorization comes from SO_PEERCRED: everyone who can
+ * open the socket may read; changing things needs uid 0, greend's uid or
+ * membership of socket_group.
+ */
+#ifndef GREEND_CONTROL_H
+#define GREEND_CONTROL_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include <ev.h>
+#include <jansson.h>
+
+#include "status.h"
+#include "sup.h"
+
+#define GD_MAX_CLIENTS 256
+/* A client whose unread answers pile up past this is dropped. */
+#define GD_MAX_CLIENT_OUTPUT (16 * 1024 * 1024)
+/* Past this much unsent output a client's further requests wait. */
+#define GD_CLIENT_BACKLOG (256 * 1024)
+
+struct gd_client;
+
+struct gd_control {
+	struct ev_loop *loop;
+	struct gd_sup *sup;
+	struct gd_daemon_info *info;
+	int fd;
+	int lock_fd;
+	char *path;
+	bool have_group;
+	gid_t group;
+	ev_io accept_io;
+	ev_timer accept_pause;
+	ev_check waiters;
+	struct gd_client *clients;
+	size_t nclients;
+	/* provided by greend's main */
+	void *data;
+	int (*reload)(void *data, json_t *report, char *err, size_t errlen);
+	void (*shutdown)(void *data);
+};
+
+/*
+ * Create the socket at PATH with MODE and GROUP (NULL: greend's group) in
+ * place before listen(), so it is never reachable with wider permissions.
+ * Fails with EADDRINUSE when another greend answers there; replaces a
+ * stale socket file.
+ */
+int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_sup *sup,
+		      const char *path, int mode, const char *group,
+		      char *err, size_t errlen);
+/* Stop listening, drop every client, remove the socket file. */
+void gd_control_close(struct gd_control *ctl);
+
+/* Whether a peer with these credentials may change things. */
+bool gd_control_privileged(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
+			   bool have_group, gid_t group);
+
+/* Handle one request line from a client; the answer, or NULL if deferred.
+ * Exposed for tests. */
+json_t *gd_control_handle(struct gd_control *ctl, struct gd_client *cl, const char *line);
+
+#endif

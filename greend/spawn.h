@@ -1,0 +1,41 @@
+/*
+ * spawn.h - fork+exec of one worker instance with the shim injected.
+ *
+ * Everything that can allocate or consult NSS (environment, user and group
+ * lookup, supplementary groups) is done in the parent before fork; the
+ * child only makes system calls.  A failure in the child is written as a
+ * sentence to a CLOEXEC pipe, so a successful exec shows as EOF and a
+ * failed one as the reason the instance became fatal.
+ */
+#ifndef GREEND_SPAWN_H
+#define GREEND_SPAWN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct gd_spawn {
+	const struct gd_worker_conf *conf;
+	const char *id;             /* "web:0", for GREEND_INSTANCE */
+	const char *preload;        /* path or NULL (then LD_PRELOAD is left alone) */
+	long stats_interval_ms;
+	/* results */
+	pid_t pid;
+	int chan_fd;                /* greend's end of the channel, non-blocking */
+	int out_fd;                 /* read end of the worker's stdout+stderr */
+	int err_fd;                 /* read end of the exec error pipe, non-blocking */
+};
+
+/* Build the worker's environment (malloc'ed, NULL-terminated). */
+char **gd_spawn_env(const struct gd_spawn *sp, char **base);
+void gd_spawn_env_free(char **env);
+
+/* Fork and exec.  Returns 0 with the results filled in, or -1 with errno
+ * and a sentence in ERR when nothing was started (unknown user, EMFILE...). */
+int gd_spawn_start(struct gd_spawn *sp, char *err, size_t errlen);
+
+/* Read what the child wrote to the error pipe, if anything (non-blocking). */
+int gd_spawn_read_error(int err_fd, char *buf, size_t len);
+
+#endif
