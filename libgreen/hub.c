@@ -32,9 +32,19 @@ GREEN__HIDDEN int64_t green__max_blocking_ns;
 static __thread struct green_hub *tls_hub __attribute__((tls_model("initial-exec")));
 static uint64_t next_greenlet_id = 1;
 
+#define ID_BLOCK 1024
+
+/* Ids are unique in the process; each thread takes them a block at a time
+ * so that a spawn costs no atomic operation. */
 uint64_t green__new_id(void)
 {
-	return __atomic_fetch_add(&next_greenlet_id, 1, __ATOMIC_RELAXED);
+	static __thread uint64_t next, end __attribute__((tls_model("initial-exec")));
+
+	if (unlikely(next == end)) {
+		next = __atomic_fetch_add(&next_greenlet_id, ID_BLOCK, __ATOMIC_RELAXED);
+		end = next + ID_BLOCK;
+	}
+	return next++;
 }
 
 /* Every hub, for green_stats_all; guarded by registry_lock. */
