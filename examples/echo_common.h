@@ -115,6 +115,9 @@ echo_listen(const struct echo_opts *o)
 			continue;
 		}
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+		/* Several instances under one supervisor share the port and
+		 * the kernel spreads connections over them. */
+		setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof(on));
 		if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 &&
 		    listen(fd, ECHO_BACKLOG) == 0)
 			break;

@@ -12,7 +12,7 @@
 set -euo pipefail
 
 DEPS=(libev-dev libjansson-dev libcmocka-dev pkg-config)
-DEPS_TEST=(python3)
+DEPS_TEST=(python3 curl redis-server redis-tools wrk)
 
 prog=mk/deps.sh
 

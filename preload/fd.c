@@ -1,0 +1,231 @@
+/*
+ * fd.c - what the shim knows about each fd.
+ *
+ * Discovered lazily (fstat the first time an fd is used), so fds inherited or
+ * opened before the shim was active are handled like the rest.  The table is
+ * two-level (chunks of 1024 entries allocated on demand and never moved), so
+ * it grows without a copy and other threads may read it while it grows.
+ */
+#include "shim_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define CHUNK_BITS 10
+#define CHUNK_SIZE (1u << CHUNK_BITS)
+#define MAX_CHUNKS 4096 /* 4M fds */
+
+static struct shim_fd *chunks[MAX_CHUNKS];
+
+static struct shim_fd *slot(int fd)
+{
+	unsigned int c = (unsigned int)fd >> CHUNK_BITS;
+	struct shim_fd *chunk;
+
+	if (fd < 0 || c >= MAX_CHUNKS)
+		return NULL;
+	chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+	if (unlikely(!chunk)) {
+		struct shim_fd *fresh = calloc(CHUNK_SIZE, sizeof(*fresh));
+		struct shim_fd *expected = NULL;
+
+		if (!fresh)
+			return NULL;
+		if (__atomic_compare_exchange_n(&chunks[c], &expected, fresh, false,
+		                                __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+			chunk = fresh;
+		} else {
+			free(fresh);
+			chunk = expected;
+		}
+	}
+	return &chunk[(unsigned int)fd & (CHUNK_SIZE - 1)];
+}
+
+static enum shim_fd_kind discover(int fd, struct shim_fd *e)
+{
+	struct stat st;
+	int fl;
+
+	if (fstat(fd, &st) < 0)
+		return SHIM_FD_UNKNOWN;
+	fl = SHIM_REAL(fcntl)(fd, F_GETFL);
+	e->user_nonblock = fl >= 0 && (fl & O_NONBLOCK);
+	e->shim_nonblock = false;
+	if (S_ISSOCK(st.st_mode))
+		return SHIM_FD_SOCKET;
+	if (S_ISFIFO(st.st_mode))
+		return SHIM_FD_PIPE;
+	if (S_ISCHR(st.st_mode) && isatty(fd))
+		return SHIM_FD_TTY;
+	return SHIM_FD_OTHER;
+}
+
+struct shim_fd *shim_fd_get(int fd)
+{
+	struct shim_fd *e = slot(fd);
+
+	if (!e)
+		return NULL;
+	if (unlikely(e->kind == SHIM_FD_UNKNOWN)) {
+		e->kind = (uint8_t)discover(fd, e);
+		if (e->kind == SHIM_FD_UNKNOWN)
+			return NULL; /* not open: let the real call say EBADF */
+	}
+	return e;
+}
+
+void shim_fd_created(int fd, enum shim_fd_kind kind, bool user_nonblock,
+                     bool shim_nonblock)
+{
+	struct shim_fd *e = slot(fd);
+
+	if (!e)
+		return;
+	e->kind = (uint8_t)kind;
+	e->user_nonblock = user_nonblock;
+	e->shim_nonblock = shim_nonblock;
+	e->is_listener = false;
+	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
+}
+
+void shim_fd_closing(int fd)
+{
+	struct shim_fd *e = slot(fd);
+	struct green_hub *h = green__hub_peek();
+
+	shim_report_fd_closing(fd);
+	/* libev must hear of it while the fd is still open: waiters in
+	 * green_wait_fd have their watchers stopped and wake with EBADF;
+	 * poll/select waiters only lose the watcher, as a closed fd never
+	 * becomes ready for a real poll(2) either. */
+	if (h)
+		green__fd_wake_all(h, fd, EBADF);
+	shim_select_fd_closing(fd);
+	if (!e)
+		return;
+	e->gen++;
+	e->kind = SHIM_FD_UNKNOWN;
+	e->user_nonblock = e->shim_nonblock = e->is_listener = false;
+	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
+}
+
+struct shim_fd *shim_fd_rediscover(int fd)
+{
+	struct shim_fd *e = slot(fd);
+
+	if (!e)
+		return NULL;
+	e->kind = SHIM_FD_UNKNOWN;
+	e->shim_nonblock = e->is_listener = false;
+	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
+	return shim_fd_get(fd);
+}
+
+void shim_fd_duped(int oldfd, int newfd, bool cloexec)
+{
+	struct shim_fd *from = shim_fd_get(oldfd);
+	struct shim_fd *to = slot(newfd);
+
+	if (!to)
+		return;
+	if (!from) {
+		to->kind = SHIM_FD_UNKNOWN;
+		return;
+	}
+	/* O_NONBLOCK lives on the open file description, which both share;
+	 * socket timeouts too. */
+	to->kind = from->kind;
+	to->user_nonblock = from->user_nonblock;
+	to->shim_nonblock = from->shim_nonblock;
+	to->is_listener = from->is_listener;
+	to->rcvtimeo_ns = from->rcvtimeo_ns;
+	to->sndtimeo_ns = from->sndtimeo_ns;
+	(void)cloexec;
+}
+
+/* GREEN_FASTPATH=0 turns the fast path off, so that tests reach the parked
+ * paths of a program that has a single thread. */
+static int fastpath_enabled(void)
+{
+	static int enabled = -1;
+	int v = __atomic_load_n(&enabled, __ATOMIC_RELAXED);
+
+	if (unlikely(v < 0)) {
+		const char *env = getenv("GREEN_FASTPATH");
+
+		v = !(env && strcmp(env, "0") == 0);
+		__atomic_store_n(&enabled, v, __ATOMIC_RELAXED);
+	}
+	return v;
+}
+
+bool shim_alone(struct green_hub *h)
+{
+	green_t *self = h->current;
+
+	return fastpath_enabled() && self == &h->main && h->alive == 0 && !h->run_head &&
+	       !h->remote_pending && !self->timeouts && !self->kill_pending &&
+	       !green__hooks.before_poll;
+}
+
+int shim_ready_now(int fd, int events)
+{
+	struct pollfd p = {.fd = fd, .events = 0, .revents = 0};
+	int ready = 0, rc;
+
+	if (events & GREEN_READ)
+		p.events |= POLLIN;
+	if (events & GREEN_WRITE)
+		p.events |= POLLOUT;
+	do
+		rc = SHIM_REAL(poll)(&p, 1, 0);
+	while (rc < 0 && errno == EINTR);
+	if (rc < 0)
+		return -1;
+	if (p.revents & POLLNVAL) {
+		errno = EBADF;
+		return -1;
+	}
+	/* An error or a hang-up is "ready": the call that follows reports it. */
+	if (p.revents & (POLLIN | POLLERR | POLLHUP))
+		ready |= GREEN_READ;
+	if (p.revents & (POLLOUT | POLLERR | POLLHUP))
+		ready |= GREEN_WRITE;
+	return ready & events;
+}
+
+int shim_wait_fd_intr(struct green_hub *h, int fd, int events, int64_t deadline,
+                      struct shim_intr *intr)
+{
+	struct shim_fd *e = shim_fd_get(fd);
+	uint32_t gen = e ? e->gen : 0;
+	int rc, err;
+
+	if (intr && shim_intr_arm(h, intr) < 0)
+		return -1;
+	rc = green_wait_fd(fd, events, deadline);
+	err = errno;
+	if (intr)
+		shim_intr_disarm(intr);
+	if (rc >= 0) {
+		if (e && e->gen != gen) {
+			errno = EBADF; /* closed, and the number reused, meanwhile */
+			return -1;
+		}
+		return 0;
+	}
+	/* SO_RCVTIMEO/SO_SNDTIMEO expiry reads EAGAIN, as libc says it. */
+	errno = err == ETIMEDOUT ? EAGAIN : err;
+	return -1;
+}
+
+int shim_wait_fd(struct green_hub *h, int fd, int events, int64_t deadline)
+{
+	return shim_wait_fd_intr(h, fd, events, deadline, NULL);
+}

@@ -1,0 +1,780 @@
+/*
+ * os.c - the "os" module: read/write on pipes, FIFOs and ttys, the wait
+ * family, fork; and the signal wrapping that gives every greened call its
+ * EINTR.
+ *
+ * Pipes and ttys are shared with other processes (a shell, a parent), so
+ * their O_NONBLOCK is never touched: a call waits for readiness first and
+ * then makes the ordinary blocking call, which the readiness makes short.
+ * A pipe write goes out in pieces of at most PIPE_BUF bytes, each after the
+ * pipe said it had room: a writable pipe always takes PIPE_BUF bytes without
+ * blocking, and writes that big were never atomic anyway.
+ */
+#undef _FORTIFY_SOURCE
+#define _GNU_SOURCE
+#include "shim_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* Polling a child's exit when neither a pidfd nor SIGCHLD can tell us. */
+#define CHILD_POLL_MIN (1 * GREEN_MSEC)
+#define CHILD_POLL_MAX (50 * GREEN_MSEC)
+
+/* ---- signals and EINTR ------------------------------------------------------
+ *
+ * One record per OS thread that has started an interruptible call: the
+ * counters the wrapper bumps, and an ev_async on that thread's hub whose
+ * callback wakes the parked calls the signal interrupts.  The wrapper only
+ * bumps counters and calls ev_async_send, both async-signal-safe; all the
+ * waking happens later on the hub, where greenlets may be touched.
+ */
+struct sigstate {
+	struct ev_loop *loop;
+	ev_async async;
+	unsigned int any;       /* handlers run on this thread */
+	unsigned int norestart; /* ... of which without SA_RESTART */
+	struct shim_intr *head; /* armed waits */
+};
+
+static __thread struct sigstate *tls_sig;
+/* The program's main hub's record: a signal that lands on one of the
+ * shim's own threads (which the kernel may pick) is passed on to it. */
+static struct sigstate *main_sig;
+
+struct user_handler {
+	void *fn;  /* sa_handler or sa_sigaction, as the program gave it */
+	int flags; /* the program's sa_flags */
+};
+static struct user_handler handlers[_NSIG];
+
+/*
+ * The wrapper runs in signal context, where dlsym must not: what it calls
+ * is resolved before any handler can be installed.  ev_async_send writes
+ * to an eventfd through write(), i.e. through the shim's own write, whose
+ * pass-through is warmed up here too.
+ */
+typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
+static sigaction_fn real_sigaction;
+
+__attribute__((constructor)) static void os_init(void)
+{
+	real_sigaction = SHIM_REAL(sigaction);
+	shim_passthrough++;
+	(void)!write(-1, "", 0);
+	shim_passthrough--;
+}
+
+static void intr_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct sigstate *st = (struct sigstate *)((char *)w - offsetof(struct sigstate, async));
+	struct shim_intr *i;
+
+	(void)loop;
+	(void)revents;
+	for (i = st->head; i; i = i->next) {
+		unsigned int any = __atomic_load_n(&st->any, __ATOMIC_ACQUIRE);
+
+		if (shim_intr_pending(i)) {
+			green__wake(i->g, EINTR);
+		} else if (any != i->seen_any) {
+			/* An SA_RESTART handler ran: the kernel would restart
+			 * the call, so it only looks again (a SIGCHLD handler
+			 * thus wakes waitpid). */
+			i->seen_any = any;
+			green__wake(i->g, 0);
+		}
+	}
+}
+
+static struct sigstate *sigstate_get(void)
+{
+	struct green_hub *h;
+	struct sigstate *st = tls_sig;
+
+	if (likely(st != NULL))
+		return st;
+	h = green__hub_peek();
+	if (!h)
+		return NULL;
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->loop = h->loop;
+	ev_async_init(&st->async, intr_async_cb);
+	ev_async_start(h->loop, &st->async);
+	ev_unref(h->loop); /* it must not keep an idle hub from noticing */
+	__atomic_store_n(&tls_sig, st, __ATOMIC_RELEASE);
+	if (h == __atomic_load_n(&shim_main_hub, __ATOMIC_ACQUIRE))
+		__atomic_store_n(&main_sig, st, __ATOMIC_RELEASE);
+	return st;
+}
+
+static unsigned int intr_counter(const struct sigstate *st, bool always)
+{
+	return always ? __atomic_load_n(&st->any, __ATOMIC_ACQUIRE)
+	              : __atomic_load_n(&st->norestart, __ATOMIC_ACQUIRE);
+}
+
+void shim_intr_begin(struct shim_intr *w, bool always)
+{
+	struct sigstate *st = sigstate_get();
+
+	w->next = w->prev = NULL;
+	w->g = NULL;
+	w->always = always;
+	w->linked = false;
+	w->seen = st ? intr_counter(st, always) : 0;
+	w->seen_any = st ? intr_counter(st, true) : 0;
+}
+
+bool shim_intr_pending(const struct shim_intr *w)
+{
+	const struct sigstate *st = tls_sig;
+
+	return st && intr_counter(st, w->always) != w->seen;
+}
+
+int shim_intr_arm(struct green_hub *h, struct shim_intr *w)
+{
+	struct sigstate *st = sigstate_get();
+
+	if (!st)
+		return 0;
+	if (shim_intr_pending(w)) {
+		errno = EINTR;
+		return -1;
+	}
+	w->g = h->current;
+	w->prev = NULL;
+	w->next = st->head;
+	if (st->head)
+		st->head->prev = w;
+	st->head = w;
+	w->linked = true;
+	return 0;
+}
+
+void shim_intr_disarm(struct shim_intr *w)
+{
+	struct sigstate *st = tls_sig;
+
+	if (!w->linked || !st)
+		return;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		st->head = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->next = w->prev = NULL;
+	w->linked = false;
+}
+
+int shim_sleep_until(struct green_hub *h, int64_t deadline)
+{
+	struct shim_intr in;
+	int rc;
+
+	shim_intr_begin(&in, true);
+	if (shim_intr_arm(h, &in) < 0)
+		return -1;
+	rc = green__park(h, GREEN_WAIT_TIMER, NULL, deadline, 0);
+	shim_intr_disarm(&in);
+	return rc;
+}
+
+/*
+ * Every handler the program installs runs through here.  Counting comes
+ * first, so a handler that leaves by siglongjmp still interrupts.  The
+ * program's handler runs with the shim passed through, as it would run
+ * natively: a handler must never park (a self-pipe write on a full pipe
+ * blocks, as it would without the shim).
+ */
+static void sig_wrapper(int sig, siginfo_t *info, void *uctx)
+{
+	int saved = errno;
+	struct user_handler *u = &handlers[sig];
+	void *fn = __atomic_load_n(&u->fn, __ATOMIC_ACQUIRE);
+	int flags = __atomic_load_n(&u->flags, __ATOMIC_RELAXED);
+	struct sigstate *st = tls_sig;
+	struct sigaction cur;
+	bool restart = (flags & SA_RESTART) != 0;
+
+	/* siginterrupt() and sigset() change the flags behind our back
+	 * (glibc calls the kernel directly): the kernel's word wins. */
+	if (real_sigaction(sig, NULL, &cur) == 0 && cur.sa_sigaction == sig_wrapper)
+		restart = (cur.sa_flags & SA_RESTART) != 0;
+	if (!st && shim_passthrough)
+		st = __atomic_load_n(&main_sig, __ATOMIC_ACQUIRE);
+	shim_passthrough++;
+	if (st) {
+		__atomic_fetch_add(&st->any, 1, __ATOMIC_RELEASE);
+		if (!restart)
+			__atomic_fetch_add(&st->norestart, 1, __ATOMIC_RELEASE);
+		ev_async_send(st->loop, &st->async);
+	}
+	errno = saved;
+	if (fn != (void *)SIG_DFL && fn != (void *)SIG_IGN) {
+		if (flags & SA_SIGINFO)
+			((void (*)(int, siginfo_t *, void *))fn)(sig, info, uctx);
+		else
+			((void (*)(int))fn)(sig);
+	}
+	shim_passthrough--;
+}
+
+static bool wrap_active(void)
+{
+	return !shim_passthrough &&
+	       (shim_patched[SHIM_SOCKET] || shim_patched[SHIM_OS] ||
+	        shim_patched[SHIM_SELECT] || shim_patched[SHIM_TIME]);
+}
+
+int sigaction(int sig, const struct sigaction *act, struct sigaction *oldact)
+{
+	struct user_handler prev;
+	struct sigaction mine, old;
+	int rc;
+
+	if (unlikely(!real_sigaction))
+		real_sigaction = SHIM_REAL(sigaction); /* before os_init ran */
+	if (!wrap_active() || sig <= 0 || sig >= _NSIG || sig == SIGKILL || sig == SIGSTOP)
+		return real_sigaction(sig, act, oldact);
+	prev = handlers[sig];
+	if (act && act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN) {
+		/* The table first: the signal may come as soon as the kernel
+		 * has the wrapper. */
+		__atomic_store_n(&handlers[sig].flags, act->sa_flags, __ATOMIC_RELAXED);
+		__atomic_store_n(&handlers[sig].fn,
+		                 (act->sa_flags & SA_SIGINFO) ? (void *)act->sa_sigaction
+		                                              : (void *)act->sa_handler,
+		                 __ATOMIC_RELEASE);
+		SHIM_DEBUG("signal %d: the program's handler runs through the shim's", sig);
+		mine = *act;
+		mine.sa_sigaction = sig_wrapper;
+		mine.sa_flags |= SA_SIGINFO;
+		rc = real_sigaction(sig, &mine, &old);
+	} else {
+		rc = real_sigaction(sig, act, &old);
+	}
+	if (rc < 0) {
+		int err = errno;
+
+		handlers[sig] = prev;
+		errno = err;
+		return -1;
+	}
+	if (oldact) {
+		*oldact = old;
+		/* Show the program its own handler, never the wrapper. */
+		if (old.sa_sigaction == sig_wrapper) {
+			if (prev.flags & SA_SIGINFO)
+				oldact->sa_sigaction = (void (*)(int, siginfo_t *, void *))prev.fn;
+			else
+				oldact->sa_handler = (void (*)(int))prev.fn;
+			oldact->sa_flags = (old.sa_flags & ~SA_SIGINFO) | (prev.flags & SA_SIGINFO);
+		}
+	}
+	return 0;
+}
+
+/* glibc's signal() has BSD semantics: SA_RESTART, the signal blocked in its
+ * own handler.  It calls the kernel directly, so it is rebuilt here. */
+sighandler_t signal(int sig, sighandler_t handler)
+{
+	struct sigaction act, old;
+
+	if (!wrap_active())
+		return SHIM_REAL(signal)(sig, handler);
+	if (sig <= 0 || sig >= _NSIG) {
+		errno = EINVAL;
+		return SIG_ERR;
+	}
+	memset(&act, 0, sizeof(act));
+	act.sa_handler = handler;
+	sigemptyset(&act.sa_mask);
+	sigaddset(&act.sa_mask, sig);
+	act.sa_flags = SA_RESTART;
+	if (sigaction(sig, &act, &old) < 0)
+		return SIG_ERR;
+	return old.sa_handler;
+}
+
+/* ---- pipes ------------------------------------------------------------------ */
+
+static bool table_active(void)
+{
+	return !shim_passthrough && (shim_patched[SHIM_SOCKET] || shim_patched[SHIM_OS]);
+}
+
+int pipe2(int fds[2], int flags)
+{
+	int rc = SHIM_REAL(pipe2)(fds, flags);
+
+	if (rc == 0 && table_active()) {
+		shim_fd_created(fds[0], SHIM_FD_PIPE, (flags & O_NONBLOCK) != 0, false);
+		shim_fd_created(fds[1], SHIM_FD_PIPE, (flags & O_NONBLOCK) != 0, false);
+	}
+	return rc;
+}
+
+int pipe(int fds[2])
+{
+	int rc = SHIM_REAL(pipe)(fds);
+
+	if (rc == 0 && table_active()) {
+		shim_fd_created(fds[0], SHIM_FD_PIPE, false, false);
+		shim_fd_created(fds[1], SHIM_FD_PIPE, false, false);
+	}
+	return rc;
+}
+
+/* A tty in non-canonical mode with VMIN 0 returns at once (or after VTIME)
+ * even with nothing to read: readiness would wait for input instead. */
+static bool tty_reads_without_data(int fd)
+{
+	struct termios t;
+
+	if (tcgetattr(fd, &t) < 0)
+		return true; /* let the real call say what is wrong */
+	return !(t.c_lflag & ICANON) && t.c_cc[VMIN] == 0;
+}
+
+static bool would_block(int err)
+{
+	return err == EAGAIN || err == EWOULDBLOCK;
+}
+
+/*
+ * Wait until fd is ready, then make the real call (op), which then does not
+ * block.  A description someone else made non-blocking, or data another
+ * reader took first, gives EAGAIN: wait again.
+ */
+typedef ssize_t (*os_op_fn)(int fd, void *arg);
+
+static ssize_t os_ready_then(struct green_hub *h, int fd, int events, os_op_fn op,
+                             void *arg, struct shim_intr *in)
+{
+	for (;;) {
+		int ready = shim_ready_now(fd, events);
+		ssize_t n;
+
+		if (ready < 0)
+			return op(fd, arg); /* the real call reports EBADF & co */
+		if (ready) {
+			n = op(fd, arg);
+			if (n >= 0 || !would_block(errno))
+				return n;
+		}
+		if (shim_wait_fd_intr(h, fd, events, GREEN_FOREVER, in) < 0) {
+			int err = errno;
+
+			/* The kernel prefers a ready result to the signal. */
+			if (err == EINTR && shim_ready_now(fd, events) > 0) {
+				n = op(fd, arg);
+				if (n >= 0 || !would_block(errno))
+					return n;
+			}
+			errno = err;
+			return -1;
+		}
+	}
+}
+
+struct os_io {
+	void *buf;
+	size_t len;
+	const struct iovec *iov;
+	int iovcnt;
+};
+
+static ssize_t op_read(int fd, void *arg)
+{
+	struct os_io *io = arg;
+
+	return SHIM_REAL(read)(fd, io->buf, io->len);
+}
+
+static ssize_t op_readv(int fd, void *arg)
+{
+	struct os_io *io = arg;
+
+	return SHIM_REAL(readv)(fd, io->iov, io->iovcnt);
+}
+
+static ssize_t op_write(int fd, void *arg)
+{
+	struct os_io *io = arg;
+
+	return SHIM_REAL(write)(fd, io->buf, io->len);
+}
+
+static ssize_t op_writev(int fd, void *arg)
+{
+	struct os_io *io = arg;
+
+	return SHIM_REAL(writev)(fd, io->iov, io->iovcnt);
+}
+
+ssize_t shim_os_read(struct green_hub *h, struct shim_fd *e, int fd, void *buf,
+                     size_t len)
+{
+	struct os_io io = {.buf = buf, .len = len};
+	struct shim_intr in;
+
+	if (shim_alone(h) || (e->kind == SHIM_FD_TTY && tty_reads_without_data(fd)))
+		return SHIM_REAL(read)(fd, buf, len);
+	shim_intr_begin(&in, false);
+	return os_ready_then(h, fd, GREEN_READ, op_read, &io, &in);
+}
+
+ssize_t shim_os_readv(struct green_hub *h, struct shim_fd *e, int fd,
+                      const struct iovec *iov, int iovcnt)
+{
+	struct os_io io = {.iov = iov, .iovcnt = iovcnt};
+	struct shim_intr in;
+
+	if (shim_alone(h) || (e->kind == SHIM_FD_TTY && tty_reads_without_data(fd)))
+		return SHIM_REAL(readv)(fd, iov, iovcnt);
+	shim_intr_begin(&in, false);
+	return os_ready_then(h, fd, GREEN_READ, op_readv, &io, &in);
+}
+
+/*
+ * Copy into out[] the part of iov[] that starts `skip` bytes in and is at
+ * most `max` bytes long; returns the number of entries used.
+ */
+static int iov_slice(const struct iovec *iov, int iovcnt, size_t skip, size_t max,
+                     struct iovec *out, int outmax)
+{
+	int n = 0;
+
+	for (int i = 0; i < iovcnt && n < outmax && max; i++) {
+		size_t l = iov[i].iov_len;
+
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		out[n].iov_base = (char *)iov[i].iov_base + skip;
+		out[n].iov_len = l - skip < max ? l - skip : max;
+		max -= out[n].iov_len;
+		skip = 0;
+		n++;
+	}
+	return n;
+}
+
+/*
+ * A blocking write writes everything: piece by piece for a pipe (each piece
+ * at most PIPE_BUF, which a writable pipe takes whole), in one call for a
+ * tty.  A signal or an error after some progress returns the progress.
+ */
+static ssize_t os_write_iov(struct green_hub *h, struct shim_fd *e, int fd,
+                            const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0, done = 0;
+	struct shim_intr in;
+
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
+	shim_intr_begin(&in, false);
+	for (;;) {
+		struct iovec part[16];
+		struct os_io io;
+		size_t max = e->kind == SHIM_FD_PIPE ? PIPE_BUF : total - done;
+		ssize_t n;
+
+		io.iovcnt = iov_slice(iov, iovcnt, done, max, part, 16);
+		io.iov = part;
+		n = os_ready_then(h, fd, GREEN_WRITE, op_writev, &io, &in);
+		if (n < 0)
+			return done ? (ssize_t)done : -1;
+		done += (size_t)n;
+		if (done >= total || n == 0)
+			return (ssize_t)done;
+	}
+}
+
+ssize_t shim_os_write(struct green_hub *h, struct shim_fd *e, int fd,
+                      const void *buf, size_t len)
+{
+	struct iovec one = {.iov_base = (void *)(uintptr_t)buf, .iov_len = len};
+	struct os_io io = {.buf = (void *)(uintptr_t)buf, .len = len};
+	struct shim_intr in;
+
+	if (len == 0 || shim_alone(h))
+		return SHIM_REAL(write)(fd, buf, len);
+	if (e->kind != SHIM_FD_PIPE || len <= PIPE_BUF) {
+		shim_intr_begin(&in, false);
+		return os_ready_then(h, fd, GREEN_WRITE, op_write, &io, &in);
+	}
+	return os_write_iov(h, e, fd, &one, 1);
+}
+
+ssize_t shim_os_writev(struct green_hub *h, struct shim_fd *e, int fd,
+                       const struct iovec *iov, int iovcnt)
+{
+	size_t total = 0;
+	struct os_io io = {.iov = iov, .iovcnt = iovcnt};
+	struct shim_intr in;
+
+	for (int i = 0; i < iovcnt && iovcnt > 0; i++)
+		total += iov[i].iov_len;
+	if (iovcnt <= 0 || total == 0 || shim_alone(h))
+		return SHIM_REAL(writev)(fd, iov, iovcnt);
+	if (e->kind != SHIM_FD_PIPE || total <= PIPE_BUF) {
+		shim_intr_begin(&in, false);
+		return os_ready_then(h, fd, GREEN_WRITE, op_writev, &io, &in);
+	}
+	return os_write_iov(h, e, fd, iov, iovcnt);
+}
+
+/* pread/pwrite work on seekable files only, which never block in the sense
+ * a hub can help with: they go straight through. */
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen);
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen);
+
+ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	return SHIM_REAL(pread)(fd, buf, n, off);
+}
+
+ssize_t pread64(int fd, void *buf, size_t n, off64_t off)
+{
+	return SHIM_REAL(pread64)(fd, buf, n, off);
+}
+
+ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+	return SHIM_REAL(__pread_chk)(fd, buf, n, off, buflen);
+}
+
+ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+	return SHIM_REAL(__pread64_chk)(fd, buf, n, off, buflen);
+}
+
+ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	return SHIM_REAL(pwrite)(fd, buf, n, off);
+}
+
+ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off)
+{
+	return SHIM_REAL(pwrite64)(fd, buf, n, off);
+}
+
+/* ---- the wait family ----------------------------------------------------------
+ *
+ * A blocking wait becomes a WNOHANG loop.  Between tries the greenlet parks
+ * on what can say "a child changed": a pidfd when one child is named (it
+ * becomes readable when the child exits), the program's own SIGCHLD handler
+ * if it has one (the wrapper pokes the hub), and always a short timer that
+ * backs off, for stops and continues and for "any child".  The shim never
+ * installs a SIGCHLD handler of its own: that would change what the
+ * program's other calls see.
+ */
+struct wait_call {
+	int kind; /* 0 wait4, 1 waitid */
+	pid_t pid;
+	int *status;
+	int options;
+	struct rusage *ru;
+	idtype_t idtype;
+	id_t id;
+	siginfo_t *info;
+	pid_t result;
+};
+
+/* One WNOHANG try: 1 done (result set, or -1 with errno), 0 not yet. */
+static int wait_try(struct wait_call *c)
+{
+	if (c->kind == 0) {
+		c->result = SHIM_REAL(wait4)(c->pid, c->status, c->options | WNOHANG, c->ru);
+		return c->result != 0;
+	}
+	c->info->si_pid = 0;
+	c->result = SHIM_REAL(waitid)(c->idtype, c->id, c->info, c->options | WNOHANG);
+	return c->result != 0 || c->info->si_pid != 0;
+}
+
+/* Park until the deadline, a signal handler, or (if fd >= 0) fd readable. */
+static int wait_park(struct green_hub *h, int fd, int64_t deadline, struct shim_intr *in)
+{
+	int rc;
+
+	if (fd >= 0)
+		return shim_wait_fd_intr(h, fd, GREEN_READ, deadline, in);
+	if (shim_intr_arm(h, in) < 0)
+		return -1;
+	rc = green__park(h, GREEN_WAIT_TIMER, NULL, deadline, 0);
+	shim_intr_disarm(in);
+	return rc;
+}
+
+static pid_t wait_green(struct green_hub *h, struct wait_call *c)
+{
+	struct shim_intr in;
+	int64_t backoff = CHILD_POLL_MIN;
+	int pidfd = -1, fd = -1;
+	bool own_pidfd = false;
+	int err = 0;
+
+	shim_intr_begin(&in, false);
+	for (;;) {
+		int rc;
+
+		if (wait_try(c)) {
+			err = errno;
+			break;
+		}
+		if (fd < 0) {
+			if (c->kind == 1 && c->idtype == P_PIDFD) {
+				fd = (int)c->id;
+			} else {
+				pid_t one = c->kind == 0 ? c->pid
+				                         : (c->idtype == P_PID ? (pid_t)c->id : -1);
+
+				if (one > 0 && pidfd < 0) {
+					pidfd = (int)syscall(SYS_pidfd_open, one, 0);
+					own_pidfd = pidfd >= 0;
+					fd = pidfd;
+				}
+			}
+		}
+		/* A pidfd says nothing of stops and continues. */
+		rc = wait_park(h, fd,
+		               fd >= 0 && !(c->options & (WUNTRACED | WCONTINUED))
+		                   ? GREEN_FOREVER
+		                   : green_now() + backoff,
+		               &in);
+		if (backoff < CHILD_POLL_MAX)
+			backoff *= 2;
+		if (rc < 0 && errno == EINTR) {
+			if (wait_try(c)) {
+				err = errno;
+				break;
+			}
+			c->result = -1;
+			err = EINTR;
+			break;
+		}
+		if (rc < 0 && errno != EAGAIN && errno != ETIMEDOUT) {
+			c->result = -1;
+			err = errno;
+			break;
+		}
+	}
+	if (own_pidfd) {
+		shim_fd_closing(pidfd);
+		SHIM_REAL(close)(pidfd);
+	}
+	errno = err;
+	return c->result;
+}
+
+pid_t wait4(pid_t pid, int *status, int options, struct rusage *ru)
+{
+	struct green_hub *h = shim_hub_for(SHIM_OS);
+	struct wait_call c = {.kind = 0, .pid = pid, .status = status,
+	                      .options = options, .ru = ru};
+
+	if (!h || (options & WNOHANG) || shim_alone(h))
+		return SHIM_REAL(wait4)(pid, status, options, ru);
+	return wait_green(h, &c);
+}
+
+pid_t waitpid(pid_t pid, int *status, int options)
+{
+	struct green_hub *h = shim_hub_for(SHIM_OS);
+	struct wait_call c = {.kind = 0, .pid = pid, .status = status, .options = options};
+
+	if (!h || (options & WNOHANG) || shim_alone(h))
+		return SHIM_REAL(waitpid)(pid, status, options);
+	return wait_green(h, &c);
+}
+
+pid_t wait(int *status)
+{
+	struct green_hub *h = shim_hub_for(SHIM_OS);
+	struct wait_call c = {.kind = 0, .pid = -1, .status = status};
+
+	if (!h || shim_alone(h))
+		return SHIM_REAL(wait)(status);
+	return wait_green(h, &c);
+}
+
+pid_t wait3(int *status, int options, struct rusage *ru)
+{
+	struct green_hub *h = shim_hub_for(SHIM_OS);
+	struct wait_call c = {.kind = 0, .pid = -1, .status = status,
+	                      .options = options, .ru = ru};
+
+	if (!h || (options & WNOHANG) || shim_alone(h))
+		return SHIM_REAL(wait3)(status, options, ru);
+	return wait_green(h, &c);
+}
+
+int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
+{
+	struct green_hub *h = shim_hub_for(SHIM_OS);
+	struct wait_call c = {.kind = 1, .idtype = idtype, .id = id, .info = info,
+	                      .options = options};
+
+	if (!h || !info || (options & WNOHANG) || shim_alone(h))
+		return SHIM_REAL(waitid)(idtype, id, info, options);
+	return (int)wait_green(h, &c);
+}
+
+/* ---- fork ------------------------------------------------------------------------
+ *
+ * The child's hub must not share the parent's epoll instance: ev_loop_fork
+ * makes libev build its own on the next iteration.  This is done whatever
+ * the modules, since any greened call may have created the hub.  Then the
+ * thread and dns modules put their own state right.
+ */
+pid_t fork(void)
+{
+	pid_t pid = SHIM_REAL(fork)();
+
+	if (pid == 0 && !shim_passthrough) {
+		struct green_hub *h = green__hub_peek();
+
+		if (h)
+			ev_loop_fork(h->loop);
+		SHIM_DEBUG("forked: the child's hub %s", h ? "rebuilds its loop" : "does not exist yet");
+		__atomic_store_n(&main_sig, tls_sig, __ATOMIC_RELEASE);
+		shim_thread_after_fork();
+		shim_dns_after_fork();
+	}
+	return pid;
+}
+
+/*
+ * vfork is not greened.  A wrapper cannot pass it through (the child would
+ * return into, and clobber, the wrapper's frame that the parent still
+ * needs), and a vfork child shares the shim's memory, so a close() it makes
+ * before exec would edit the parent's fd table.  POSIX allows vfork to be
+ * fork; the child gets its own copy of everything.
+ */
+pid_t vfork(void)
+{
+	return fork();
+}

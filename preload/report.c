@@ -1,0 +1,302 @@
+/*
+ * report.c - the worker's side of the channel to greend (GREEN_CONTROL_FD).
+ *
+ * A shim-owned OS thread sends hello once, stats every
+ * GREEN_STATS_INTERVAL_MS, and watches the hub like gevent's monitor thread:
+ * if the hub has not polled for longer than GREEN_MAX_BLOCKING_MS it reports
+ * the greenlet that holds it, even while the hub is stuck.  A dump request is
+ * handed to the hub (green_walk must run on the hub's own thread) through
+ * its before_poll hook, with an ev_async to wake it.  Nothing here ever
+ * blocks the program: every send is MSG_DONTWAIT and dropped on EAGAIN.
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MSG_MAX (64 * 1024)
+
+static int channel_fd = -1;
+static bool channel_dead;
+static pid_t channel_pid;
+static struct green_hub *dump_hub; /* the first hub: the program's main one */
+static int dump_requested;
+
+static void channel_send(const char *msg, size_t len)
+{
+	if (__atomic_load_n(&channel_dead, __ATOMIC_ACQUIRE) || getpid() != channel_pid)
+		return;
+	if (SHIM_REAL(send)(channel_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+		__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
+}
+
+void shim_report_fd_closing(int fd)
+{
+	if (fd >= 0 && fd == channel_fd)
+		__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
+}
+
+/* Append s as a JSON string. */
+static size_t put_json_string(char *buf, size_t at, size_t cap, const char *s)
+{
+	if (at + 2 >= cap)
+		return cap;
+	buf[at++] = '"';
+	for (; *s && at + 8 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\') {
+			buf[at++] = '\\';
+			buf[at++] = (char)c;
+		} else if (c < 0x20) {
+			at += (size_t)snprintf(buf + at, cap - at, "\\u%04x", c);
+		} else {
+			buf[at++] = (char)c;
+		}
+	}
+	buf[at++] = '"';
+	return at;
+}
+
+static void send_hello(void)
+{
+	char msg[512];
+	size_t n;
+	bool first = true;
+
+	n = (size_t)snprintf(msg, sizeof(msg),
+	                     "{\"type\":\"hello\",\"version\":1,\"pid\":%d,\"patched\":[",
+	                     (int)getpid());
+	for (int i = 0; i < SHIM_NMODULES; i++) {
+		if (!shim_patched[i])
+			continue;
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s\"%s\"",
+		                      first ? "" : ",", shim_module_names[i]);
+		first = false;
+	}
+	n += (size_t)snprintf(msg + n, sizeof(msg) - n, "]}");
+	channel_send(msg, n);
+}
+
+static void send_stats(void)
+{
+	struct green_stats st;
+	char msg[512];
+	int n;
+
+	green_stats_all(&st);
+	n = snprintf(msg, sizeof(msg),
+	             "{\"type\":\"stats\",\"greenlets\":{\"alive\":%llu,\"spawned\":%llu,"
+	             "\"finished\":%llu},\"switches\":%llu,\"timeouts\":%llu,"
+	             "\"hub\":{\"iterations\":%llu,\"blocked\":%llu,\"max_blocking_ms\":%.3f,"
+	             "\"hubs\":%llu}}",
+	             (unsigned long long)st.alive, (unsigned long long)st.spawned,
+	             (unsigned long long)st.finished, (unsigned long long)st.switches,
+	             (unsigned long long)st.timeouts, (unsigned long long)st.iterations,
+	             (unsigned long long)st.blocked, st.max_blocking_ms,
+	             (unsigned long long)st.hubs);
+	if (n > 0)
+		channel_send(msg, (size_t)n);
+}
+
+struct dump_buf {
+	char *buf;
+	size_t len, cap;
+	bool truncated;
+	int count;
+};
+
+static int dump_one(const struct green_info *gi, void *arg)
+{
+	struct dump_buf *d = arg;
+	char *b = d->buf;
+	size_t at = d->len, cap = d->cap - 64; /* room for the closing text */
+	int64_t now = green_now();
+
+	if (at + 512 > cap) {
+		d->truncated = true;
+		return 1;
+	}
+	at += (size_t)snprintf(b + at, cap - at, "%s{\"id\":%llu,\"name\":",
+	                       d->count ? "," : "", (unsigned long long)gi->id);
+	at = put_json_string(b, at, cap, gi->name);
+	at += (size_t)snprintf(b + at, cap - at,
+	                       ",\"state\":\"%s\",\"age_ms\":%.1f,"
+	                       "\"main\":%s,\"stack_size\":%zu,\"wait\":",
+	                       green_state_name(gi->state), (double)gi->age_ns / 1e6,
+	                       gi->main ? "true" : "false", gi->stack_size);
+	if (gi->wait == GREEN_WAIT_FD)
+		at += (size_t)snprintf(b + at, cap - at,
+		                       "{\"kind\":\"fd\",\"fd\":%d,\"events\":\"%s%s\"}",
+		                       gi->fd, gi->events & GREEN_READ ? "r" : "",
+		                       gi->events & GREEN_WRITE ? "w" : "");
+	else if (gi->wait == GREEN_WAIT_NONE)
+		at += (size_t)snprintf(b + at, cap - at, "null");
+	else
+		at += (size_t)snprintf(b + at, cap - at, "\"%s\"",
+		                       green_wait_kind_name(gi->wait));
+	if (gi->deadline > 0)
+		at += (size_t)snprintf(b + at, cap - at, ",\"timeout_ms\":%.1f",
+		                       (double)(gi->deadline - now) / 1e6);
+	b[at++] = '}';
+	d->len = at;
+	d->count++;
+	return 0;
+}
+
+static void send_dump(void)
+{
+	struct dump_buf d = {.cap = MSG_MAX};
+
+	d.buf = malloc(d.cap);
+	if (!d.buf)
+		return;
+	d.len = (size_t)snprintf(d.buf, d.cap, "{\"type\":\"dump\",\"pid\":%d,\"greenlets\":[",
+	                         (int)getpid());
+	green_walk(dump_one, &d);
+	d.len += (size_t)snprintf(d.buf + d.len, d.cap - d.len, "],\"truncated\":%s}",
+	                          d.truncated ? "true" : "false");
+	channel_send(d.buf, d.len);
+	free(d.buf);
+}
+
+/* Runs on the hub's thread before every poll. */
+static void hub_before_poll(struct green_hub *h)
+{
+	if (h == dump_hub && __atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
+		send_dump();
+}
+
+static void check_blocking(void)
+{
+	struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
+	static uint64_t reported_switches = UINT64_MAX;
+	uint64_t id, switches;
+	int64_t poll_end, busy;
+	char msg[256];
+	size_t n;
+
+	if (!h || shim_max_blocking_ms <= 0)
+		return;
+	green__hub_snapshot(h, &id, &poll_end, &switches);
+	if (!poll_end)
+		return;
+	busy = green_now() - poll_end;
+	/* Between polls the hub sleeps in epoll only when nothing is ready:
+	 * then poll_end is old but the hub is idle, not blocked.  An idle hub
+	 * has its hub greenlet current. */
+	if (id == h->hub_g->id || busy < shim_max_blocking_ms * GREEN_MSEC ||
+	    switches == reported_switches)
+		return;
+	reported_switches = switches;
+	n = (size_t)snprintf(msg, sizeof(msg),
+	                     "{\"type\":\"blocked\",\"greenlet\":%llu,\"name\":",
+	                     (unsigned long long)id);
+	{
+		green_t *cur = __atomic_load_n(&h->current, __ATOMIC_RELAXED);
+		char name[32];
+
+		/* Greenlet structs are never freed while the hub lives, so
+		 * this read is safe even if the greenlet just moved on. */
+		memcpy(name, cur->name, sizeof(name));
+		name[sizeof(name) - 1] = '\0';
+		n = put_json_string(msg, n, sizeof(msg) - 40, name[0] ? name : "");
+	}
+	n += (size_t)snprintf(msg + n, sizeof(msg) - n, ",\"ms\":%.1f}", (double)busy / 1e6);
+	channel_send(msg, n);
+}
+
+static void *reporter(void *arg)
+{
+	int64_t next_stats = green_now();
+	int64_t tick = shim_stats_interval_ms;
+
+	shim_passthrough = 1;
+	if (shim_max_blocking_ms > 0 && shim_max_blocking_ms / 2 < tick)
+		tick = shim_max_blocking_ms / 2 > 0 ? shim_max_blocking_ms / 2 : 1;
+	send_hello();
+	while (!__atomic_load_n(&channel_dead, __ATOMIC_ACQUIRE)) {
+		struct pollfd pfd = {.fd = channel_fd, .events = POLLIN};
+		int64_t now = green_now();
+		int rc;
+
+		if (!dump_hub)
+			__atomic_store_n(&dump_hub, shim_main_hub, __ATOMIC_RELEASE);
+		if (now >= next_stats) {
+			send_stats();
+			next_stats = now + shim_stats_interval_ms * GREEN_MSEC;
+		}
+		check_blocking();
+		rc = SHIM_REAL(poll)(&pfd, 1, (int)tick);
+		if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))) {
+			__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
+			break;
+		}
+		if (rc > 0 && (pfd.revents & POLLIN)) {
+			char req[512];
+			ssize_t got = SHIM_REAL(recv)(channel_fd, req, sizeof(req) - 1, MSG_DONTWAIT);
+
+			if (got == 0) {
+				__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
+				break;
+			}
+			if (got > 0) {
+				req[got] = '\0';
+				if (strstr(req, "\"dump\"")) {
+					struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
+
+					if (h) {
+						__atomic_store_n(&dump_requested, 1, __ATOMIC_RELEASE);
+						ev_async_send(h->loop, &h->async);
+					} else {
+						static const char empty[] =
+						    "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false}";
+						channel_send(empty, sizeof(empty) - 1);
+					}
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+void shim_report_start(void)
+{
+	const char *env = getenv("GREEN_CONTROL_FD");
+	pthread_t tid;
+	pthread_attr_t attr;
+	struct stat st;
+	char *end;
+	long fd;
+
+	if (!env || !*env)
+		return;
+	errno = 0;
+	fd = strtol(env, &end, 10);
+	if (errno || *end || fd < 0 || fd > 1 << 24 || fstat((int)fd, &st) < 0 ||
+	    !S_ISSOCK(st.st_mode)) {
+		shim_log("GREEN_CONTROL_FD: '%.20s' is not an open socket; not reporting", env);
+		return;
+	}
+	channel_fd = (int)fd;
+	channel_pid = getpid();
+	green__hooks.before_poll = hub_before_poll;
+	/* The monitor must be a real thread: it has to run while the hub is
+	 * stuck. */
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	shim_passthrough++;
+	if (SHIM_REAL(pthread_create)(&tid, &attr, reporter, NULL) != 0)
+		shim_log("cannot start the reporting thread: %s", strerror(errno));
+	shim_passthrough--;
+	pthread_attr_destroy(&attr);
+}

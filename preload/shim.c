@@ -1,0 +1,216 @@
+/*
+ * shim.c - the shim's entry: reads GREEN_PATCH and the other GREEN_
+ * variables, keeps the module table, resolves the real libc functions and
+ * decides per call whether to green it (shim_hub_for).
+ */
+#include "shim.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+const char *const shim_module_names[SHIM_NMODULES] = {
+	[SHIM_SOCKET] = "socket", [SHIM_SELECT] = "select", [SHIM_TIME] = "time",
+	[SHIM_THREAD] = "thread", [SHIM_DNS] = "dns",       [SHIM_OS] = "os",
+};
+
+bool shim_patched[SHIM_NMODULES];
+bool shim_debug;
+__thread int shim_passthrough;
+struct green_hub *shim_main_hub;
+
+void *shim_resolve(const char *name)
+{
+	void *fn = dlsym(RTLD_NEXT, name);
+
+	if (!fn) {
+		/* Nothing sensible can follow: the program called a function
+		 * that libc does not have. */
+		static const char msg[] = "libgreen-preload: cannot resolve ";
+		syscall(SYS_write, 2, msg, sizeof(msg) - 1);
+		syscall(SYS_write, 2, name, strlen(name));
+		syscall(SYS_write, 2, "\n", 1);
+		abort();
+	}
+	return fn;
+}
+
+void shim_log(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	int n, len;
+
+	len = snprintf(line, sizeof(line), "green[%d]: ", (int)getpid());
+	va_start(ap, fmt);
+	n = vsnprintf(line + len, sizeof(line) - (size_t)len - 1, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	len += n;
+	if (len > (int)sizeof(line) - 2)
+		len = (int)sizeof(line) - 2;
+	line[len++] = '\n';
+	/* Straight to the kernel: the shim's own write() would green itself. */
+	syscall(SYS_write, 2, line, (size_t)len);
+}
+
+static int module_index(const char *name, size_t len)
+{
+	for (int i = 0; i < SHIM_NMODULES; i++) {
+		if (strlen(shim_module_names[i]) == len &&
+		    strncmp(shim_module_names[i], name, len) == 0)
+			return i;
+	}
+	return -1;
+}
+
+/*
+ * GREEN_PATCH: "all" (also when unset), "none", or a comma list in which
+ * "-name" removes a module ("all,-thread").  Unknown names are reported once
+ * and ignored, so the program still runs with the modules that are known.
+ */
+static void parse_patch(const char *spec)
+{
+	const char *p = spec;
+
+	if (!spec) {
+		for (int i = 0; i < SHIM_NMODULES; i++)
+			shim_patched[i] = true;
+		return;
+	}
+	while (*p) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		bool remove = false;
+		const char *word = p;
+
+		while (len && (*word == ' ' || *word == '\t')) {
+			word++;
+			len--;
+		}
+		while (len && (word[len - 1] == ' ' || word[len - 1] == '\t'))
+			len--;
+		if (len && *word == '-') {
+			remove = true;
+			word++;
+			len--;
+		}
+		if (len == 3 && strncmp(word, "all", 3) == 0) {
+			for (int i = 0; i < SHIM_NMODULES; i++)
+				shim_patched[i] = !remove;
+		} else if (len == 4 && strncmp(word, "none", 4) == 0) {
+			for (int i = 0; i < SHIM_NMODULES; i++)
+				shim_patched[i] = false;
+		} else if (len) {
+			int idx = module_index(word, len);
+
+			if (idx < 0) {
+				char msg[256];
+				int n = snprintf(msg, sizeof(msg),
+				                 "libgreen-preload: GREEN_PATCH: unknown module '%.*s' "
+				                 "(known: socket, select, time, thread, dns, os, all, none)\n",
+				                 (int)(len > 64 ? 64 : len), word);
+				if (n > 0)
+					syscall(SYS_write, 2, msg, (size_t)n);
+			} else {
+				shim_patched[idx] = !remove;
+			}
+		}
+		if (!end)
+			break;
+		p = end + 1;
+	}
+}
+
+static int64_t env_ms(const char *name, int64_t fallback)
+{
+	const char *v = getenv(name);
+	char *end;
+	long long ms;
+
+	if (!v || !*v)
+		return fallback;
+	errno = 0;
+	ms = strtoll(v, &end, 10);
+	if (errno || *end || ms < 0) {
+		char msg[200];
+		int n = snprintf(msg, sizeof(msg),
+		                 "libgreen-preload: %s: expected a number of milliseconds, "
+		                 "not '%.40s'\n", name, v);
+		if (n > 0)
+			syscall(SYS_write, 2, msg, (size_t)n);
+		return fallback;
+	}
+	return ms;
+}
+
+int64_t shim_stats_interval_ms = 1000;
+int64_t shim_max_blocking_ms;
+
+__attribute__((constructor)) static void shim_init(void)
+{
+	const char *debug = getenv("GREEN_DEBUG");
+	const char *stack = getenv("GREEN_STACK_SIZE");
+	size_t size;
+
+	shim_debug = debug && strcmp(debug, "1") == 0;
+	parse_patch(getenv("GREEN_PATCH"));
+	if (stack && green__parse_size(stack, &size) < 0) {
+		shim_log("GREEN_STACK_SIZE: expected bytes or a K/M suffix, not '%.40s'; "
+		         "using the default", stack);
+	}
+	shim_stats_interval_ms = env_ms("GREEN_STATS_INTERVAL_MS", 1000);
+	if (shim_stats_interval_ms == 0)
+		shim_stats_interval_ms = 1000;
+	shim_max_blocking_ms = env_ms("GREEN_MAX_BLOCKING_MS", 0);
+	green_set_max_blocking(shim_max_blocking_ms * GREEN_MSEC);
+	if (shim_debug) {
+		char list[128] = "";
+
+		for (int i = 0; i < SHIM_NMODULES; i++) {
+			if (shim_patched[i]) {
+				strcat(list, list[0] ? "," : "");
+				strcat(list, shim_module_names[i]);
+			}
+		}
+		shim_log("patched: %s", list[0] ? list : "none");
+	}
+	shim_report_start();
+}
+
+struct green_hub *shim_hub_for(enum shim_module module)
+{
+	struct green_hub *h;
+
+	if (!shim_patched[module] || shim_passthrough)
+		return NULL;
+	h = green__hub_peek();
+	if (unlikely(!h)) {
+		/* Creating the hub calls functions we interpose (libev's
+		 * eventfd, fcntl ...): they must reach libc. */
+		shim_passthrough++;
+		h = green__hub();
+		shim_passthrough--;
+		if (!h)
+			return NULL;
+		if (!__atomic_load_n(&shim_main_hub, __ATOMIC_ACQUIRE))
+			__atomic_store_n(&shim_main_hub, h, __ATOMIC_RELEASE);
+	}
+	if (h->current->is_hub)
+		return NULL;
+	return h;
+}
+
+__attribute__((visibility("default"))) int green_is_patched(const char *module)
+{
+	int idx;
+
+	if (!module)
+		return 0;
+	idx = module_index(module, strlen(module));
+	return idx >= 0 && shim_patched[idx];
+}

@@ -1,0 +1,140 @@
+/*
+ * shim.h - what the preload shim's module files share: the rule that decides
+ * whether a call is greened, the real libc functions, the per-fd table and
+ * the module flags.
+ *
+ * The rule (libco's, made exact): a call is greened only when its module is
+ * patched, the calling OS thread is not one of the shim's own (DNS pool,
+ * monitor), and the running greenlet is not the hub, whose libev loop must
+ * reach the kernel.  Everything else goes straight to the real function.
+ */
+#ifndef GREEN_SHIM_H
+#define GREEN_SHIM_H
+
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+enum shim_module {
+	SHIM_SOCKET,
+	SHIM_SELECT,
+	SHIM_TIME,
+	SHIM_THREAD,
+	SHIM_DNS,
+	SHIM_OS,
+	SHIM_NMODULES
+};
+
+extern bool shim_patched[SHIM_NMODULES];
+extern const char *const shim_module_names[SHIM_NMODULES];
+
+/* Set on the shim's own threads, and while the shim itself runs code that
+ * may call interposed functions (hub creation). */
+extern __thread int shim_passthrough;
+
+/* The first hub the shim created: the program's main one, which reports. */
+extern struct green_hub *shim_main_hub;
+
+/* Exported like eventlet's is_monkey_patched: 1 if module is greened. */
+int green_is_patched(const char *module);
+/* glibc's internal alias, interposed too. */
+int __nanosleep(const struct timespec *req, struct timespec *rem);
+
+/* Resolve the next definition of a symbol (libc's), once. */
+void *shim_resolve(const char *name);
+#define SHIM_REAL(name)                                                        \
+	({                                                                     \
+		static __typeof__(&name) real_;                                \
+		__typeof__(&name) r_ = __atomic_load_n(&real_, __ATOMIC_ACQUIRE); \
+		if (!r_) {                                                     \
+			r_ = (__typeof__(&name))shim_resolve(#name);           \
+			__atomic_store_n(&real_, r_, __ATOMIC_RELEASE);         \
+		}                                                              \
+		r_;                                                            \
+	})
+
+/*
+ * The hub to green this call on, or NULL to pass it through.  Creates the
+ * thread's hub on first use.
+ */
+struct green_hub *shim_hub_for(enum shim_module module);
+
+static inline bool shim_active(enum shim_module module)
+{
+	return shim_patched[module] && !shim_passthrough;
+}
+
+/* GREEN_DEBUG=1: one line per decision on stderr. */
+extern bool shim_debug;
+void shim_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+#define SHIM_DEBUG(...)                                                        \
+	do {                                                                   \
+		if (unlikely(shim_debug))                                      \
+			shim_log(__VA_ARGS__);                                 \
+	} while (0)
+
+/* ---- the fd table --------------------------------------------------------- */
+
+enum shim_fd_kind {
+	SHIM_FD_UNKNOWN = 0, /* not looked at yet */
+	SHIM_FD_SOCKET,
+	SHIM_FD_PIPE,        /* pipes and FIFOs */
+	SHIM_FD_TTY,
+	SHIM_FD_OTHER        /* regular files, devices, epoll fds ...: never parked */
+};
+
+struct shim_fd {
+	uint8_t kind;
+	/* What the program asked for (F_SETFL, FIONBIO, SOCK_NONBLOCK). */
+	bool user_nonblock;
+	/* The shim made the open file description non-blocking itself; only
+	 * ever for sockets this process created, never for inherited fds. */
+	bool shim_nonblock;
+	bool is_listener;
+	int64_t rcvtimeo_ns; /* SO_RCVTIMEO, 0 = none */
+	int64_t sndtimeo_ns; /* SO_SNDTIMEO, 0 = none */
+	uint32_t gen;        /* bumped on close: stale wake-ups are ignored */
+	int busy;            /* operations in flight (close waits for them) */
+};
+
+/* The entry for fd, discovering its kind with fstat on first use; NULL for
+ * fd < 0 or when the table cannot grow. */
+struct shim_fd *shim_fd_get(int fd);
+/* Record a fd the shim created (socket, accept, pipe ...). */
+void shim_fd_created(int fd, enum shim_fd_kind kind, bool user_nonblock,
+                     bool shim_nonblock);
+/* Forget fd (before the real close) and wake its waiters with EBADF. */
+void shim_fd_closing(int fd);
+/* dup/dup2/dup3/F_DUPFD: the new fd shares the open file description. */
+void shim_fd_duped(int oldfd, int newfd, bool cloexec);
+
+/*
+ * Park until fd is ready for events (GREEN_READ/GREEN_WRITE) or until the
+ * deadline.  Returns 0, or -1 with errno: EAGAIN when the deadline came from
+ * SO_RCVTIMEO/SO_SNDTIMEO (as libc reports it), EINTR, EBADF if the fd was
+ * closed meanwhile.
+ */
+int shim_wait_fd(struct green_hub *h, int fd, int events, int64_t deadline);
+
+/* Deadline for a relative timeout in ns (0 = none → GREEN_FOREVER). */
+static inline int64_t shim_deadline_after(int64_t ns)
+{
+	return ns > 0 ? green_now() + ns : GREEN_FOREVER;
+}
+
+/* Reporting (report.c). */
+extern int64_t shim_stats_interval_ms;
+extern int64_t shim_max_blocking_ms;
+void shim_report_start(void);
+/* The program closes fd: if it is the channel to greend, stop using it. */
+void shim_report_fd_closing(int fd);
+
+/* Module hooks run on fork in the child (os.c calls them). */
+void shim_thread_after_fork(void);
+void shim_dns_after_fork(void);
+
+#endif
