@@ -18,7 +18,7 @@ B=$(realpath -m -- "${B:-$root/build}")
 QUICK=${QUICK:-}
 export QUICK
 
-SECTIONS=(libgreen)
+SECTIONS=(libgreen echo http redis)
 
 # ---- sections -------------------------------------------------------------
 
@@ -29,6 +29,335 @@ needs_libgreen() {
 
 table_libgreen() {
 	"$B/bench/bench_libgreen"
+}
+
+# ---- helpers for the server sections ---------------------------------------
+
+# Every process a section starts is recorded here and stopped on exit,
+# whatever the way out (end, failure, ^C).
+pids=()
+tmp=
+
+stop_pid() {
+	local pid=$1 i
+
+	kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null; return 0; }
+	kill -TERM "$pid" 2>/dev/null
+	for ((i = 0; i < 50; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+stop_all() {
+	local pid
+
+	for pid in "${pids[@]}"; do
+		stop_pid "$pid"
+	done
+	pids=()
+}
+
+cleanup() {
+	stop_all
+	[ -n "$tmp" ] && rm -rf -- "$tmp"
+}
+
+tmpdir() {
+	[ -n "$tmp" ] || tmp=$(mktemp -d "${TMPDIR:-/tmp}/greend-bench.XXXXXX")
+}
+
+# The green prefix: the shim with every module, found by greenctl.  An
+# array, not a function, so that `"${green[@]}" CMD &` is the server itself
+# (greenctl execs it) and $! is the server's pid.
+green=("$B/greenctl" run --patch all --)
+
+# A free TCP port on 127.0.0.1, chosen by the kernel.
+free_port() {
+	/usr/bin/python3 -c 'import socket
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+
+# wait_tcp PORT PID: wait (at most 10 s) until 127.0.0.1:PORT accepts.
+wait_tcp() {
+	local i
+
+	for ((i = 0; i < 100; i++)); do
+		kill -0 "$2" 2>/dev/null || return 1
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	return 1
+}
+
+# start_echo OUT CMD...: start an echo server with -p 0, wait (at most 10 s)
+# for its "listening on" line; sets server and port.
+start_echo() {
+	local out=$1 i
+	shift
+
+	"$@" -q -p 0 >"$out" 2>&1 &
+	server=$!
+	pids+=("$server")
+	port=
+	for ((i = 0; i < 100; i++)); do
+		port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
+		[ -n "$port" ] && return 0
+		kill -0 "$server" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "run.sh: $* did not start:" >&2
+	sed 's/^/  /' "$out" >&2
+	return 1
+}
+
+# sample PID OUT: until killed, write the largest VmRSS (kB) and Threads of
+# PID seen so far to OUT, ten times a second.
+sample() {
+	local pid=$1 out=$2 k v rss=0 thr=0 r t
+
+	while [ -r "/proc/$pid/status" ]; do
+		r=0 t=0
+		while read -r k v _; do
+			case $k in
+			VmRSS:) r=$v ;;
+			Threads:) t=$v ;;
+			esac
+		done <"/proc/$pid/status" 2>/dev/null
+		((r > rss)) && rss=$r
+		((t > thr)) && thr=$t
+		echo "$rss $thr" >"$out.new" && mv -f "$out.new" "$out"
+		sleep 0.1
+	done
+}
+
+# jget KEY JSON: a number from loadgen's one-line JSON.
+jget() {
+	sed -n "s/.*\"$1\":\([^,}]*\).*/\1/p" <<<"$2"
+}
+
+# verdict VALUE OP TARGET: PASS or MISS (OP is >= or <=).
+verdict() {
+	awk -v v="$1" -v t="$3" -v op="$2" 'BEGIN {
+		ok = (op == ">=") ? (v >= t) : (v <= t)
+		print (ok ? "PASS" : "MISS") }'
+}
+
+ratio() {
+	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
+}
+
+# ---- echo -------------------------------------------------------------------
+
+# The same pthread echo server natively (a) and greened (b), and the libev
+# one (c), each under loadgen with N connections (issue 5).
+needs_echo() {
+	echo examples/echo_threads
+	echo examples/echo_libev
+	echo bench/loadgen
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+# echo_run LABEL N MSGS CMD...: one fresh server, one loadgen run; appends
+# "LABEL msgs/s p99_us rss_kB threads" to $tmp/echo.rows.
+echo_run() {
+	local label=$1 n=$2 m=$3 json rc st rss thr sampler bad err
+	shift 3
+
+	start_echo "$tmp/server.out" "$@" || return 1
+	rm -f "$tmp/sample"
+	sample "$server" "$tmp/sample" &
+	sampler=$!
+	pids+=("$sampler")
+	json=$(timeout -k 5 120 "$B/bench/loadgen" -p "$port" -c "$n" -n "$m" \
+		-s 64 -t 90 2>"$tmp/loadgen.err")
+	rc=$?
+	kill "$sampler" 2>/dev/null
+	wait "$sampler" 2>/dev/null
+	read -r rss thr <"$tmp/sample" 2>/dev/null || { rss=0; thr=0; }
+	stop_pid "$server"
+	bad=$(jget bad_bytes "$json")
+	err=$(jget errors "$json")
+	if [ $rc -ne 0 ] || [ "${bad:-1}" != 0 ] || [ "${err:-1}" != 0 ]; then
+		echo "run.sh: loadgen against $label, $n connections: exit $rc," \
+			"errors ${err:-?}, bad bytes ${bad:-?}" >&2
+		sed 's/^/  /' "$tmp/loadgen.err" >&2
+		printf '%-7s %-10s %s\n' "$n" "$label" "FAILED (exit $rc, errors ${err:-?}, bad bytes ${bad:-?})"
+		return 1
+	fi
+	st="$label $(jget msgs_per_s "$json") $(jget p99_us "$json") $rss $thr"
+	echo "$st" >>"$tmp/echo.rows"
+	awk -v n="$n" -v s="$st" 'BEGIN {
+		split(s, f, " ")
+		printf "%-7s %-10s %11.0f %9.2f %9.1f %8d\n", n, f[1], f[2], f[3] / 1000, f[4] / 1024, f[5] }'
+}
+
+table_echo() {
+	local n m total lim status=0 ns=(100 1000 10000) a b c rows a_thr a_rss b_thr b_rss c_thr
+
+	tmpdir
+	total=300000
+	if quick; then
+		ns=(100 1000)
+		total=60000
+	fi
+	ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+	lim=$(ulimit -n)
+	echo "open files: ulimit -n is $lim"
+	printf '%-7s %-10s %11s %9s %9s %8s\n' conns server msgs/s p99_ms RSS_MiB threads
+	for n in "${ns[@]}"; do
+		if [ "$lim" != unlimited ] && ((lim < n + 100)); then
+			echo "$n connections: skipped, ulimit -n is $lim and cannot be raised to $((n + 100))"
+			continue
+		fi
+		m=$((total / n))
+		((m < 20)) && m=20
+		: >"$tmp/echo.rows"
+		echo_run pthread "$n" "$m" "$B/examples/echo_threads" || { status=1; continue; }
+		echo_run green "$n" "$m" "${green[@]}" "$B/examples/echo_threads" || { status=1; continue; }
+		echo_run libev "$n" "$m" "$B/examples/echo_libev" || { status=1; continue; }
+		rows=$(cat "$tmp/echo.rows")
+		read -r _ a_thr _ a_rss _ < <(sed -n 1p <<<"$rows")
+		read -r _ b_thr _ b_rss _ < <(sed -n 2p <<<"$rows")
+		read -r _ c_thr _ _ _ < <(sed -n 3p <<<"$rows")
+		a=$(ratio "$b_thr" "$a_thr")
+		b=$(ratio "$b_rss" "$a_rss")
+		c=$(ratio "$b_thr" "$c_thr")
+		if [ "$n" = 1000 ]; then
+			printf '%-7s b/a msgs/s %5sx (target >= 2    %s)  b/a RSS %5sx (target <= 0.10 %s)  b/c msgs/s %5sx (target >= 0.85 %s)\n' \
+				"$n" "$a" "$(verdict "$a" '>=' 2)" "$b" "$(verdict "$b" '<=' 0.10)" \
+				"$c" "$(verdict "$c" '>=' 0.85)"
+		else
+			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/c msgs/s %5sx\n' "$n" "$a" "$b" "$c"
+		fi
+	done
+	stop_all
+	return $status
+}
+
+# ---- http -----------------------------------------------------------------
+
+# CPython's http.server natively and greened, under wrk (issue 5).
+needs_http() {
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+# http_once LABEL PORT: one wrk run; appends "LABEL req/s" to $tmp/http.rows.
+http_once() {
+	local label=$1 p=$2 d=5s out rps
+
+	quick && d=2s
+	out=$(timeout -k 5 60 wrk -t2 -c50 -d"$d" "http://127.0.0.1:$p/small.txt" 2>&1)
+	rps=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' <<<"$out")
+	if [ -z "$rps" ]; then
+		echo "run.sh: wrk against $label failed:" >&2
+		sed 's/^/  /' <<<"$out" >&2
+		return 1
+	fi
+	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+		echo "note: $label: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';')"
+	fi
+	echo "$label $rps" >>"$tmp/http.rows"
+}
+
+table_http() {
+	local pn pg sn sg runs=2 i nat grn r
+
+	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
+	tmpdir
+	quick && runs=1
+	mkdir -p "$tmp/www"
+	head -c 1024 /dev/zero | tr '\0' x >"$tmp/www/small.txt"
+	pn=$(free_port) && pg=$(free_port) || return 1
+	/usr/bin/python3 -m http.server -b 127.0.0.1 -d "$tmp/www" "$pn" >/dev/null 2>&1 &
+	sn=$!
+	pids+=("$sn")
+	"${green[@]}" /usr/bin/python3 -m http.server -b 127.0.0.1 -d "$tmp/www" "$pg" >/dev/null 2>&1 &
+	sg=$!
+	pids+=("$sg")
+	wait_tcp "$pn" "$sn" || { echo "run.sh: native http.server did not start" >&2; stop_all; return 1; }
+	wait_tcp "$pg" "$sg" || { echo "run.sh: green http.server did not start" >&2; stop_all; return 1; }
+	: >"$tmp/http.rows"
+	for ((i = 0; i < runs; i++)); do
+		http_once native "$pn" || { stop_all; return 1; }
+		http_once green "$pg" || { stop_all; return 1; }
+	done
+	stop_all
+	nat=$(awk '$1 == "native" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/http.rows")
+	grn=$(awk '$1 == "green" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/http.rows")
+	r=$(ratio "$grn" "$nat")
+	echo "CPython http.server, 1 KiB file, wrk -t2 -c50, best of $runs alternated"
+	printf '%-8s %10s\n' server req/s native "$nat" green "$grn"
+	printf 'green/native %sx (target >= 1.00 %s)\n' "$r" "$(verdict "$r" '>=' 1.0)"
+}
+
+# ---- redis ----------------------------------------------------------------
+
+# redis-server natively and greened, under redis-benchmark: "do no harm"
+# (issue 3, issue 5).
+needs_redis() {
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+# redis_once LABEL PORT: one redis-benchmark run; appends "LABEL TEST req/s".
+redis_once() {
+	local label=$1 p=$2 n=100000 out
+
+	quick && n=20000
+	out=$(timeout -k 5 120 redis-benchmark -h 127.0.0.1 -p "$p" -q -t set,get \
+		-n "$n" -c 50 2>&1 | tr '\r' '\n')
+	if ! grep -q '^SET: .*requests per second' <<<"$out" ||
+		! grep -q '^GET: .*requests per second' <<<"$out"; then
+		echo "run.sh: redis-benchmark against $label failed:" >&2
+		tail -n 5 <<<"$out" | sed 's/^/  /' >&2
+		return 1
+	fi
+	sed -n "s/^\(SET\|GET\): \([0-9.]*\) requests per second.*/$label \1 \2/p" \
+		<<<"$out" >>"$tmp/redis.rows"
+}
+
+table_redis() {
+	local pn pg sn sg i t nat grn r n=100000 runs=2
+
+	command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
+		{ echo "redis-server or redis-benchmark is missing (apt-get install redis-server)"; return 1; }
+	tmpdir
+	quick && n=20000
+	pn=$(free_port) && pg=$(free_port) || return 1
+	redis-server --port "$pn" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no --logfile "$tmp/redis-native.log" &
+	sn=$!
+	pids+=("$sn")
+	"${green[@]}" redis-server --port "$pg" --bind 127.0.0.1 --save '' --appendonly no \
+		--daemonize no --logfile "$tmp/redis-green.log" &
+	sg=$!
+	pids+=("$sg")
+	wait_tcp "$pn" "$sn" || { echo "run.sh: native redis-server did not start" >&2; stop_all; return 1; }
+	wait_tcp "$pg" "$sg" || { echo "run.sh: green redis-server did not start" >&2; stop_all; return 1; }
+	: >"$tmp/redis.rows"
+	for ((i = 0; i < runs; i++)); do
+		redis_once native "$pn" || { stop_all; return 1; }
+		redis_once green "$pg" || { stop_all; return 1; }
+	done
+	stop_all
+	echo "redis-benchmark -t set,get -n $n -c 50, best of $runs alternated (native, green, ...)"
+	printf '%-5s %12s %12s %8s\n' test native green ratio
+	for t in SET GET; do
+		nat=$(awk -v t=$t '$1 == "native" && $2 == t && $3 > m { m = $3 } END { print m + 0 }' "$tmp/redis.rows")
+		grn=$(awk -v t=$t '$1 == "green" && $2 == t && $3 > m { m = $3 } END { print m + 0 }' "$tmp/redis.rows")
+		r=$(ratio "$grn" "$nat")
+		printf '%-5s %12.0f %12.0f %7sx (target >= 0.95 %s)\n' "$t" "$nat" "$grn" "$r" "$(verdict "$r" '>=' 0.95)"
+	done
 }
 
 # ---- driver ---------------------------------------------------------------
@@ -91,5 +420,8 @@ main() {
 	done
 	return $status
 }
+
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 
 main "$@"

@@ -19,6 +19,14 @@ cd "$(dirname "$0")/.." || exit 2
 export B
 T=${T:-}
 
+# A sanitized shim must come after the ASan runtime in LD_PRELOAD (ASan
+# insists on being first); the integration tests prepend this.
+if [ -e "$B/libgreen-preload.so" ] &&
+	asan=$(ldd "$B/libgreen-preload.so" 2>/dev/null | awk '/libasan/ {print $3}') &&
+	[ -n "$asan" ]; then
+	export GREEN_ASAN_RUNTIME=$asan
+fi
+
 logdir=$B/test-logs
 mkdir -p "$logdir" || exit 2
 rm -f "$logdir/summary"

@@ -23,6 +23,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <termios.h>
+#include <threads.h>
 #include <unistd.h>
 
 #ifndef P_PIDFD
@@ -102,6 +103,32 @@ static void intr_async_cb(struct ev_loop *loop, ev_async *w, int revents)
 	}
 }
 
+/*
+ * A thread's record goes with the thread (C11 tss: glibc calls its own key
+ * functions, never the thread module's green ones).  The watcher is left
+ * alone: the hub's loop is destroyed or abandoned with the thread too.  The
+ * main hub's record stays, as signals on the shim's threads point at it.
+ */
+static once_flag sig_key_once = ONCE_FLAG_INIT;
+static tss_t sig_key;
+static bool sig_key_ok;
+
+static void sigstate_free(void *arg)
+{
+	struct sigstate *st = arg;
+
+	if (st == __atomic_load_n(&main_sig, __ATOMIC_ACQUIRE))
+		return;
+	if (tls_sig == st)
+		tls_sig = NULL;
+	free(st);
+}
+
+static void sig_key_make(void)
+{
+	sig_key_ok = tss_create(&sig_key, sigstate_free) == thrd_success;
+}
+
 static struct sigstate *sigstate_get(void)
 {
 	struct green_hub *h;
@@ -122,6 +149,9 @@ static struct sigstate *sigstate_get(void)
 	__atomic_store_n(&tls_sig, st, __ATOMIC_RELEASE);
 	if (h == __atomic_load_n(&shim_main_hub, __ATOMIC_ACQUIRE))
 		__atomic_store_n(&main_sig, st, __ATOMIC_RELEASE);
+	call_once(&sig_key_once, sig_key_make);
+	if (sig_key_ok)
+		tss_set(sig_key, st);
 	return st;
 }
 
