@@ -2,7 +2,7 @@
  * time.c - the "time" module: sleep, usleep, nanosleep, clock_nanosleep
  * park the calling greenlet on a hub timer instead of the OS thread.
  */
-#include "shim.h"
+#include "shim_io.h"
 
 #include <errno.h>
 #include <time.h>
@@ -22,9 +22,10 @@ static int64_t timespec_ns(const struct timespec *ts)
 
 /* Park until the deadline; a signal handler that runs meanwhile ends the
  * sleep early with EINTR, as it does in the kernel. */
-static int green_sleep_until(int64_t deadline, struct timespec *rem)
+static int green_sleep_until(struct green_hub *h, int64_t deadline,
+                             struct timespec *rem)
 {
-	if (green_sleep(deadline) == 0)
+	if (shim_sleep_until(h, deadline) == 0)
 		return 0;
 	if (rem) {
 		int64_t left = deadline - green_now();
@@ -49,7 +50,7 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 		errno = EINVAL;
 		return -1;
 	}
-	return green_sleep_until(green_now() + timespec_ns(req), rem);
+	return green_sleep_until(h, green_now() + timespec_ns(req), rem);
 }
 
 int __nanosleep(const struct timespec *req, struct timespec *rem)
@@ -78,7 +79,7 @@ int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req,
 	} else {
 		deadline = green_now() + timespec_ns(req);
 	}
-	if (green_sleep_until(deadline, rem) == 0)
+	if (green_sleep_until(h, deadline, rem) == 0)
 		return 0;
 	return errno;
 }
@@ -90,7 +91,7 @@ unsigned int sleep(unsigned int seconds)
 
 	if (!h)
 		return SHIM_REAL(sleep)(seconds);
-	if (green_sleep_until(green_now() + timespec_ns(&req), &rem) == 0)
+	if (green_sleep_until(h, green_now() + timespec_ns(&req), &rem) == 0)
 		return 0;
 	return (unsigned int)rem.tv_sec + (rem.tv_nsec > 0);
 }
@@ -101,5 +102,5 @@ int usleep(useconds_t usec)
 
 	if (!h)
 		return SHIM_REAL(usleep)(usec);
-	return green_sleep_until(green_now() + (int64_t)usec * GREEN_USEC, NULL);
+	return green_sleep_until(h, green_now() + (int64_t)usec * GREEN_USEC, NULL);
 }
