@@ -131,6 +131,7 @@ struct green_greenlet {
 	int64_t wait_own_deadline;
 	ev_timer timer;
 	ev_io io;
+	uint32_t io_gen; /* the fd's gen when io was last set (GREEN__FD_TRACKED) */
 	struct green__waiter fd_waiter; /* in the hub's per-fd table */
 
 	green_timeout_t *timeouts; /* innermost active scope */
@@ -166,6 +167,7 @@ struct green__hub_counters {
 
 struct green__fdwait {
 	struct green__waitq waiters; /* greenlets in green_wait_fd on this fd */
+	uint32_t gen; /* bumped when the fd is closed or its number reused */
 };
 
 struct green_hub {
@@ -176,6 +178,8 @@ struct green_hub {
 
 	green_t *run_head, *run_tail;
 	unsigned int since_poll; /* dispatches since the loop was last polled */
+	unsigned int run_len;    /* greenlets in the ready queue */
+	unsigned int round_len;  /* ... right after the last poll */
 	unsigned int watchers;   /* active watchers libgreen started (see
 	                          * green__watch_begin): none means a forced
 	                          * poll could find nothing */
@@ -232,6 +236,22 @@ GREEN__HIDDEN int green__park(struct green_hub *h, enum green_wait_kind kind,
  * Returns false if it was not parked (already woken, running, dead). */
 GREEN__HIDDEN bool green__wake(green_t *g, int code);
 GREEN__HIDDEN void green__park_timer_init(green_t *g);
+/*
+ * green_wait_fd with flags.  GREEN__FD_OPEN: the caller's own call on fd has
+ * just failed with EAGAIN, so the fd is known to be open and is not checked
+ * again.  GREEN__FD_TRACKED: every close of fd and every new fd under that
+ * number is reported to this hub (green__fd_wake_all, green__fd_renew), as
+ * the preload shim does, so a greenlet waiting again on the same fd for the
+ * same events may restart its watcher unchanged; libev then leaves the
+ * kernel's epoll set alone instead of re-adding the fd (one failing
+ * epoll_ctl per wait).
+ */
+#define GREEN__FD_OPEN 0x1
+#define GREEN__FD_TRACKED 0x2
+GREEN__HIDDEN int green__wait_fd(int fd, int events, int64_t deadline, unsigned int flags);
+/* A new fd now carries this number (socket, accept, pipe, dup): a watcher
+ * set for the old one must be set afresh. */
+GREEN__HIDDEN void green__fd_renew(struct green_hub *h, int fd);
 /* A dying member leaves its group (pool.c). */
 GREEN__HIDDEN void green__group_leave(green_t *g);
 GREEN__HIDDEN void green__ready(struct green_hub *h, green_t *g);

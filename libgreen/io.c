@@ -68,6 +68,7 @@ void green__fd_wake_all(struct green_hub *h, int fd, int code)
 
 	if (!h || fd < 0 || (size_t)fd >= h->n_fdwaits)
 		return;
+	h->fdwaits[fd].gen++;
 	q = &h->fdwaits[fd].waiters;
 	while ((w = green__waitq_pop(q)) != NULL) {
 		green_t *g = w->g;
@@ -88,15 +89,29 @@ void green__fd_wake_all(struct green_hub *h, int fd, int code)
 	}
 }
 
+void green__fd_renew(struct green_hub *h, int fd)
+{
+	if (h && fd >= 0 && (size_t)fd < h->n_fdwaits)
+		h->fdwaits[fd].gen++;
+}
+
 /* ---- waiting ------------------------------------------------------------------ */
 
 static void io_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct fd_wait *fw = w->data;
 
-	/* One shot: the greenlet may not run before the next poll, and a
-	 * level-triggered fd would fire again and again until it did. */
-	ev_io_stop(loop, w);
+	(void)loop;
+	/*
+	 * The watcher stays started until the woken greenlet runs and stops
+	 * it in green__wait_fd.  Stopping it here would make a poll that
+	 * comes first (every GREEN__POLL_EVERY dispatches) drop the fd from
+	 * libev's interest, which costs two epoll_ctl calls (remove on the
+	 * spurious event, add on the next wait) per wake-up.  Kept started,
+	 * the next wait on the same fd and events changes nothing in the
+	 * kernel; a level-triggered fd that fires again meanwhile finds the
+	 * greenlet already ready, and green__wake ignores it.
+	 */
 	fw->revents |= revents;
 	/* EV_ERROR: libev could not watch the fd (epoll_ctl said EBADF) and
 	 * has already stopped the watcher. */
@@ -158,10 +173,16 @@ static int poll_ready(int fd, int events)
 
 int green_wait_fd(int fd, int events, int64_t deadline)
 {
+	return green__wait_fd(fd, events, deadline, 0);
+}
+
+int green__wait_fd(int fd, int events, int64_t deadline, unsigned int flags)
+{
 	struct green_hub *h = green__hub();
 	struct fd_wait fw;
 	green_t *self;
-	int rc, err = 0;
+	int rc, err = 0, ev_events;
+	bool unchanged;
 
 	if (!h)
 		return -1;
@@ -186,22 +207,35 @@ int green_wait_fd(int fd, int events, int64_t deadline)
 		return green__park(h, GREEN_WAIT_FD, NULL, deadline, 0);
 	}
 
+	ev_events = ((events & GREEN_READ) ? EV_READ : 0) |
+	            ((events & GREEN_WRITE) ? EV_WRITE : 0);
 	/*
-	 * Debian's libev is built with assertions: epoll_ctl failing with
-	 * EBADF aborts the whole process instead of reporting EV_ERROR, so a
-	 * closed fd is refused here.  (Another OS thread closing it between
-	 * this check and the next poll still hits the assertion; within one
-	 * hub green_close stops the watchers before the close.)
+	 * ev_io_set marks the fd as possibly new to libev, which then re-adds
+	 * it to epoll at the next poll (see GREEN__FD_TRACKED); a watcher
+	 * restarted unchanged makes libev touch neither the kernel nor the fd.
 	 */
-	if (fcntl(fd, F_GETFD) < 0)
-		return -1;
-	if (fdwaits_reserve(h, fd) < 0)
-		return -1;
+	unchanged = (flags & GREEN__FD_TRACKED) && self->io.fd == fd &&
+	            (self->io.events & (EV_READ | EV_WRITE)) == ev_events &&
+	            (size_t)fd < h->n_fdwaits && self->io_gen == h->fdwaits[fd].gen;
+	if (!unchanged) {
+		/*
+		 * Debian's libev is built with assertions: epoll_ctl failing
+		 * with EBADF aborts the whole process instead of reporting
+		 * EV_ERROR, so a closed fd is refused here.  (Another OS thread
+		 * closing it between this check and the next poll still hits
+		 * the assertion; within one hub green_close stops the watchers
+		 * before the close.)  A caller whose own call on fd just said
+		 * EAGAIN knows it is open and saves the system call.
+		 */
+		if (!(flags & GREEN__FD_OPEN) && fcntl(fd, F_GETFD) < 0)
+			return -1;
+		if (fdwaits_reserve(h, fd) < 0)
+			return -1;
+		ev_io_init(&self->io, io_cb, fd, ev_events);
+		self->io_gen = h->fdwaits[fd].gen;
+	}
 	fw.g = self;
 	fw.revents = 0;
-	ev_io_init(&self->io, io_cb, fd,
-	           ((events & GREEN_READ) ? EV_READ : 0) |
-	           ((events & GREEN_WRITE) ? EV_WRITE : 0));
 	self->io.data = &fw;
 	ev_io_start(h->loop, &self->io);
 	green__watch_begin(h);
@@ -246,7 +280,7 @@ ssize_t green_read(int fd, void *buf, size_t len, int64_t deadline)
 			continue;
 		if (!would_block(errno))
 			return -1;
-		if (green_wait_fd(fd, GREEN_READ, deadline) < 0)
+		if (green__wait_fd(fd, GREEN_READ, deadline, GREEN__FD_OPEN) < 0)
 			return -1;
 	}
 }
@@ -278,7 +312,7 @@ ssize_t green_write(int fd, const void *buf, size_t len, int64_t deadline)
 		if (errno == EINTR)
 			continue;
 		if (would_block(errno) &&
-		    green_wait_fd(fd, GREEN_WRITE, deadline) >= 0)
+		    green__wait_fd(fd, GREEN_WRITE, deadline, GREEN__FD_OPEN) >= 0)
 			continue;
 		if (done == 0)
 			return -1;
@@ -304,7 +338,7 @@ int green_accept(int fd, struct sockaddr *addr, socklen_t *addrlen, int flags,
 			continue;
 		if (!would_block(errno))
 			return -1;
-		if (green_wait_fd(fd, GREEN_READ, deadline) < 0)
+		if (green__wait_fd(fd, GREEN_READ, deadline, GREEN__FD_OPEN) < 0)
 			return -1;
 	}
 }

@@ -73,6 +73,9 @@ struct shim_fd *shim_fd_get(int fd)
 	if (!e)
 		return NULL;
 	if (unlikely(e->kind == SHIM_FD_UNKNOWN)) {
+		/* First sight of this number since a close: whatever libev
+		 * remembers of an older fd under it is stale. */
+		green__fd_renew(green__hub_peek(), fd);
 		e->kind = (uint8_t)discover(fd, e);
 		if (e->kind == SHIM_FD_UNKNOWN)
 			return NULL; /* not open: let the real call say EBADF */
@@ -85,12 +88,14 @@ void shim_fd_created(int fd, enum shim_fd_kind kind, bool user_nonblock,
 {
 	struct shim_fd *e = slot(fd);
 
+	green__fd_renew(green__hub_peek(), fd);
 	if (!e)
 		return;
 	e->kind = (uint8_t)kind;
 	e->user_nonblock = user_nonblock;
 	e->shim_nonblock = shim_nonblock;
 	e->is_listener = false;
+	e->stream = e->rx_drained = false;
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 }
 
@@ -112,6 +117,7 @@ void shim_fd_closing(int fd)
 	e->gen++;
 	e->kind = SHIM_FD_UNKNOWN;
 	e->user_nonblock = e->shim_nonblock = e->is_listener = false;
+	e->stream = e->rx_drained = false;
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 }
 
@@ -119,10 +125,12 @@ struct shim_fd *shim_fd_rediscover(int fd)
 {
 	struct shim_fd *e = slot(fd);
 
+	green__fd_renew(green__hub_peek(), fd);
 	if (!e)
 		return NULL;
 	e->kind = SHIM_FD_UNKNOWN;
 	e->shim_nonblock = e->is_listener = false;
+	e->stream = e->rx_drained = false;
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 	return shim_fd_get(fd);
 }
@@ -132,6 +140,7 @@ void shim_fd_duped(int oldfd, int newfd, bool cloexec)
 	struct shim_fd *from = shim_fd_get(oldfd);
 	struct shim_fd *to = slot(newfd);
 
+	green__fd_renew(green__hub_peek(), newfd);
 	if (!to)
 		return;
 	if (!from) {
@@ -144,6 +153,8 @@ void shim_fd_duped(int oldfd, int newfd, bool cloexec)
 	to->user_nonblock = from->user_nonblock;
 	to->shim_nonblock = from->shim_nonblock;
 	to->is_listener = from->is_listener;
+	to->stream = from->stream;
+	to->rx_drained = false;
 	to->rcvtimeo_ns = from->rcvtimeo_ns;
 	to->sndtimeo_ns = from->sndtimeo_ns;
 	(void)cloexec;
@@ -201,7 +212,7 @@ int shim_ready_now(int fd, int events)
 }
 
 int shim_wait_fd_intr(struct green_hub *h, int fd, int events, int64_t deadline,
-                      struct shim_intr *intr)
+                      struct shim_intr *intr, bool known_open)
 {
 	struct shim_fd *e = shim_fd_get(fd);
 	uint32_t gen = e ? e->gen : 0;
@@ -209,7 +220,8 @@ int shim_wait_fd_intr(struct green_hub *h, int fd, int events, int64_t deadline,
 
 	if (intr && shim_intr_arm(h, intr) < 0)
 		return -1;
-	rc = green_wait_fd(fd, events, deadline);
+	rc = green__wait_fd(fd, events, deadline,
+	                    GREEN__FD_TRACKED | (known_open ? GREEN__FD_OPEN : 0));
 	err = errno;
 	if (intr)
 		shim_intr_disarm(intr);
@@ -227,5 +239,5 @@ int shim_wait_fd_intr(struct green_hub *h, int fd, int events, int64_t deadline,
 
 int shim_wait_fd(struct green_hub *h, int fd, int events, int64_t deadline)
 {
-	return shim_wait_fd_intr(h, fd, events, deadline, NULL);
+	return shim_wait_fd_intr(h, fd, events, deadline, NULL, false);
 }

@@ -412,7 +412,7 @@ static ssize_t os_ready_then(struct green_hub *h, int fd, int events, os_op_fn o
 			if (n >= 0 || !would_block(errno))
 				return n;
 		}
-		if (shim_wait_fd_intr(h, fd, events, GREEN_FOREVER, in) < 0) {
+		if (shim_wait_fd_intr(h, fd, events, GREEN_FOREVER, in, false) < 0) {
 			int err = errno;
 
 			/* The kernel prefers a ready result to the signal. */
@@ -651,7 +651,7 @@ static int wait_park(struct green_hub *h, int fd, int64_t deadline, struct shim_
 	int rc;
 
 	if (fd >= 0)
-		return shim_wait_fd_intr(h, fd, GREEN_READ, deadline, in);
+		return shim_wait_fd_intr(h, fd, GREEN_READ, deadline, in, false);
 	if (shim_intr_arm(h, in) < 0)
 		return -1;
 	rc = green__park(h, GREEN_WAIT_TIMER, NULL, deadline, 0);

@@ -95,6 +95,8 @@ struct shim_fd {
 	 * ever for sockets this process created, never for inherited fds. */
 	bool shim_nonblock;
 	bool is_listener;
+	bool stream;         /* SOCK_STREAM, known from socket/socketpair/accept */
+	bool rx_drained;     /* the last receive emptied the queue (a hint) */
 	int64_t rcvtimeo_ns; /* SO_RCVTIMEO, 0 = none */
 	int64_t sndtimeo_ns; /* SO_SNDTIMEO, 0 = none */
 	uint32_t gen;        /* bumped on close: stale wake-ups are ignored */

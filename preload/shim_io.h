@@ -65,9 +65,10 @@ bool shim_alone(struct green_hub *h);
  * Look at it afresh; NULL if it is not open. */
 struct shim_fd *shim_fd_rediscover(int fd);
 
-/* shim_wait_fd with an EINTR record (NULL: not interruptible). */
+/* shim_wait_fd with an EINTR record (NULL: not interruptible); known_open
+ * when the caller's own call on fd has just said EAGAIN (no check then). */
 int shim_wait_fd_intr(struct green_hub *h, int fd, int events, int64_t deadline,
-                      struct shim_intr *intr);
+                      struct shim_intr *intr, bool known_open);
 
 /* Whether a real poll says fd is ready for events now: the GREEN_ mask,
  * 0, or -1 with errno (EBADF for a closed fd). */
