@@ -118,10 +118,17 @@ start_echo() {
 	return 1
 }
 
-# sample PID OUT: until killed, write the largest VmRSS (kB) and Threads of
-# PID seen so far to OUT, ten times a second.
+# kernel_stack_kb: the machine's KernelStack (kB) from /proc/meminfo.
+kernel_stack_kb() {
+	sed -n 's/^KernelStack:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo
+}
+
+# sample PID OUT: until killed, write the largest VmRSS (kB), Threads and
+# KernelStack (kB, the whole machine's) seen so far to OUT, ten times a
+# second.  RSS leaves out what an OS thread costs the kernel: its 16 KiB
+# kernel stack shows in KernelStack instead.
 sample() {
-	local pid=$1 out=$2 k v rss=0 thr=0 r t
+	local pid=$1 out=$2 k v rss=0 thr=0 ks=0 r t s
 
 	while [ -r "/proc/$pid/status" ]; do
 		r=0 t=0
@@ -131,9 +138,11 @@ sample() {
 			Threads:) t=$v ;;
 			esac
 		done <"/proc/$pid/status" 2>/dev/null
+		s=$(kernel_stack_kb)
 		((r > rss)) && rss=$r
 		((t > thr)) && thr=$t
-		echo "$rss $thr" >"$out.new" && mv -f "$out.new" "$out"
+		((${s:-0} > ks)) && ks=$s
+		echo "$rss $thr $ks" >"$out.new" && mv -f "$out.new" "$out"
 		sleep 0.1
 	done
 }
@@ -167,11 +176,14 @@ needs_echo() {
 }
 
 # echo_run LABEL N MSGS CMD...: one fresh server, one loadgen run; appends
-# "LABEL msgs/s p99_us rss_kB threads" to $tmp/echo.rows.
+# "LABEL msgs/s p99_us rss_kB threads kstack_kB" to $tmp/echo.rows, where
+# kstack is how much KernelStack grew over its value before the server
+# started (the server's threads; loadgen has one).
 echo_run() {
-	local label=$1 n=$2 m=$3 json rc st rss thr sampler bad err
+	local label=$1 n=$2 m=$3 json rc st rss thr ks ks0 sampler bad err
 	shift 3
 
+	ks0=$(kernel_stack_kb)
 	start_echo "$tmp/server.out" "$@" || return 1
 	rm -f "$tmp/sample"
 	sample "$server" "$tmp/sample" &
@@ -182,7 +194,8 @@ echo_run() {
 	rc=$?
 	kill "$sampler" 2>/dev/null
 	wait "$sampler" 2>/dev/null
-	read -r rss thr <"$tmp/sample" 2>/dev/null || { rss=0; thr=0; }
+	read -r rss thr ks <"$tmp/sample" 2>/dev/null || { rss=0; thr=0; ks=0; }
+	ks=$((${ks:-0} > ${ks0:-0} ? ks - ks0 : 0))
 	stop_pid "$server"
 	bad=$(jget bad_bytes "$json")
 	err=$(jget errors "$json")
@@ -193,15 +206,15 @@ echo_run() {
 		printf '%-7s %-10s %s\n' "$n" "$label" "FAILED (exit $rc, errors ${err:-?}, bad bytes ${bad:-?})"
 		return 1
 	fi
-	st="$label $(jget msgs_per_s "$json") $(jget p99_us "$json") $rss $thr"
+	st="$label $(jget msgs_per_s "$json") $(jget p99_us "$json") $rss $thr $ks"
 	echo "$st" >>"$tmp/echo.rows"
 	awk -v n="$n" -v s="$st" 'BEGIN {
 		split(s, f, " ")
-		printf "%-7s %-10s %11.0f %9.2f %9.1f %8d\n", n, f[1], f[2], f[3] / 1000, f[4] / 1024, f[5] }'
+		printf "%-7s %-10s %11.0f %9.2f %9.1f %10.1f %8d\n", n, f[1], f[2], f[3] / 1000, f[4] / 1024, f[6] / 1024, f[5] }'
 }
 
 table_echo() {
-	local n m total lim status=0 ns=(100 1000 10000) a b c rows a_thr a_rss b_thr b_rss c_thr
+	local n m total lim status=0 ns=(100 1000 10000) a b c k rows a_thr a_rss a_ks b_thr b_rss b_ks c_thr
 
 	tmpdir
 	total=300000
@@ -212,7 +225,7 @@ table_echo() {
 	ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 	lim=$(ulimit -n)
 	echo "open files: ulimit -n is $lim"
-	printf '%-7s %-10s %11s %9s %9s %8s\n' conns server msgs/s p99_ms RSS_MiB threads
+	printf '%-7s %-10s %11s %9s %9s %10s %8s\n' conns server msgs/s p99_ms RSS_MiB kstack_MiB threads
 	for n in "${ns[@]}"; do
 		if [ "$lim" != unlimited ] && ((lim < n + 100)); then
 			echo "$n connections: skipped, ulimit -n is $lim and cannot be raised to $((n + 100))"
@@ -225,18 +238,20 @@ table_echo() {
 		echo_run green "$n" "$m" "${green[@]}" "$B/examples/echo_threads" || { status=1; continue; }
 		echo_run libev "$n" "$m" "$B/examples/echo_libev" || { status=1; continue; }
 		rows=$(cat "$tmp/echo.rows")
-		read -r _ a_thr _ a_rss _ < <(sed -n 1p <<<"$rows")
-		read -r _ b_thr _ b_rss _ < <(sed -n 2p <<<"$rows")
-		read -r _ c_thr _ _ _ < <(sed -n 3p <<<"$rows")
+		read -r _ a_thr _ a_rss _ a_ks < <(sed -n 1p <<<"$rows")
+		read -r _ b_thr _ b_rss _ b_ks < <(sed -n 2p <<<"$rows")
+		read -r _ c_thr _ _ _ _ < <(sed -n 3p <<<"$rows")
 		a=$(ratio "$b_thr" "$a_thr")
 		b=$(ratio "$b_rss" "$a_rss")
 		c=$(ratio "$b_thr" "$c_thr")
+		k=$(ratio "$((b_rss + b_ks))" "$((a_rss + a_ks))")
 		if [ "$n" = 1000 ]; then
 			printf '%-7s b/a msgs/s %5sx (target >= 2    %s)  b/a RSS %5sx (target <= 0.10 %s)  b/c msgs/s %5sx (target >= 0.85 %s)\n' \
 				"$n" "$a" "$(verdict "$a" '>=' 2)" "$b" "$(verdict "$b" '<=' 0.10)" \
 				"$c" "$(verdict "$c" '>=' 0.85)"
+			printf '%-7s b/a RSS+kstack %5sx\n' "" "$k"
 		else
-			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/c msgs/s %5sx\n' "$n" "$a" "$b" "$c"
+			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/a RSS+kstack %5sx  b/c msgs/s %5sx\n' "$n" "$a" "$b" "$k" "$c"
 		fi
 	done
 	stop_all

@@ -29,7 +29,7 @@
 #endif
 
 #define GREEN__POLL_EVERY 256
-#define GREEN__ROUND_MAX_NS (10 * GREEN_MSEC)
+#define GREEN__ROUND_MAX_NS (25 * GREEN_MSEC)
 #define GREEN__HUB_STACK ((size_t)256 * 1024)
 
 GREEN__HIDDEN struct green__hooks green__hooks;
@@ -246,10 +246,17 @@ void green__switch(struct green_hub *h, green_t *from, green_t *to)
 /* Past the first GREEN__POLL_EVERY dispatches: is the round still on? */
 static bool round_goes_on(struct green_hub *h)
 {
+	int64_t limit = GREEN__ROUND_MAX_NS;
+
 	if (h->since_poll >= h->round_len)
 		return false;
-	return (h->since_poll % GREEN__POLL_EVERY) != 0 ||
-	       green_now() - h->poll_end_ns < GREEN__ROUND_MAX_NS;
+	if (h->since_poll % GREEN__POLL_EVERY != 0)
+		return true;
+	/* A round is not a greenlet blocking the hub: keep it well inside
+	 * the limit the blocking monitor reports at. */
+	if (green__max_blocking_ns > 0 && green__max_blocking_ns / 2 < limit)
+		limit = green__max_blocking_ns / 2;
+	return green_now() - h->poll_end_ns < limit;
 }
 
 void green__schedule(struct green_hub *h)

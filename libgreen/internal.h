@@ -22,6 +22,7 @@
 #include "arch/ctx.h"
 
 #include <ev.h>
+#include <poll.h>
 #include <stdint.h>
 
 #define GREEN__HIDDEN __attribute__((visibility("hidden")))
@@ -249,6 +250,14 @@ GREEN__HIDDEN void green__park_timer_init(green_t *g);
 #define GREEN__FD_OPEN 0x1
 #define GREEN__FD_TRACKED 0x2
 GREEN__HIDDEN int green__wait_fd(int fd, int events, int64_t deadline, unsigned int flags);
+/*
+ * What a zero-timeout poll says is ready: the GREEN_ mask, 0 if nothing is,
+ * or -1 with errno (EBADF for a closed fd).  As libev does, an error or a
+ * hang-up counts as ready for whatever was asked, so that the caller's next
+ * call reports it.  poll_fn is poll, or the shim's pointer to libc's.
+ */
+typedef int (*green__poll_fn)(struct pollfd *fds, nfds_t nfds, int timeout);
+GREEN__HIDDEN int green__poll_ready(int fd, int events, green__poll_fn poll_fn);
 /* A new fd now carries this number (socket, accept, pipe, dup): a watcher
  * set for the old one must be set afresh. */
 GREEN__HIDDEN void green__fd_renew(struct green_hub *h, int fd);

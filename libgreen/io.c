@@ -141,12 +141,7 @@ static bool deadline_passed(const green_t *self, int64_t deadline)
 	return eff == 0 || eff <= green_now();
 }
 
-/*
- * What a zero-timeout poll says is ready: the mask, 0 if nothing is, or -1
- * with errno.  As libev does, an error or hang-up counts as ready for
- * whatever was asked, so that the caller's next call reports it.
- */
-static int poll_ready(int fd, int events)
+int green__poll_ready(int fd, int events, green__poll_fn poll_fn)
 {
 	struct pollfd p = { .fd = fd, .events = 0, .revents = 0 };
 	int ready = 0, rc;
@@ -156,7 +151,7 @@ static int poll_ready(int fd, int events)
 	if (events & GREEN_WRITE)
 		p.events |= POLLOUT;
 	do
-		rc = poll(&p, 1, 0);
+		rc = poll_fn(&p, 1, 0);
 	while (rc < 0 && errno == EINTR);
 	if (rc < 0)
 		return -1;
@@ -200,7 +195,7 @@ int green__wait_fd(int fd, int events, int64_t deadline, unsigned int flags)
 	 */
 	if (self->kill_pending || deadline_passed(self, deadline)) {
 		if (!self->kill_pending) {
-			rc = poll_ready(fd, events);
+			rc = green__poll_ready(fd, events, poll);
 			if (rc != 0)
 				return rc;
 		}

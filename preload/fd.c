@@ -187,28 +187,7 @@ bool shim_alone(struct green_hub *h)
 
 int shim_ready_now(int fd, int events)
 {
-	struct pollfd p = {.fd = fd, .events = 0, .revents = 0};
-	int ready = 0, rc;
-
-	if (events & GREEN_READ)
-		p.events |= POLLIN;
-	if (events & GREEN_WRITE)
-		p.events |= POLLOUT;
-	do
-		rc = SHIM_REAL(poll)(&p, 1, 0);
-	while (rc < 0 && errno == EINTR);
-	if (rc < 0)
-		return -1;
-	if (p.revents & POLLNVAL) {
-		errno = EBADF;
-		return -1;
-	}
-	/* An error or a hang-up is "ready": the call that follows reports it. */
-	if (p.revents & (POLLIN | POLLERR | POLLHUP))
-		ready |= GREEN_READ;
-	if (p.revents & (POLLOUT | POLLERR | POLLHUP))
-		ready |= GREEN_WRITE;
-	return ready & events;
+	return green__poll_ready(fd, events, SHIM_REAL(poll));
 }
 
 int shim_wait_fd_intr(struct green_hub *h, int fd, int events, int64_t deadline,

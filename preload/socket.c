@@ -587,26 +587,29 @@ static bool stale_socket(int fd, ssize_t n)
 	return shim_fd_rediscover(fd) != NULL;
 }
 
+/*
+ * read, write, readv and writev: to the module that greens the fd's kind, or
+ * straight to libc.  A call that finds its socket entry stale is redone once
+ * for what the fd is now.
+ */
+#define DISPATCH_IO(real, os_call, sock_call, ...)                           \
+	for (int tries_ = 0;; tries_++) {                                    \
+		struct green_hub *h_;                                        \
+		struct shim_fd *e_ = io_entry(fd, &h_);                      \
+		ssize_t n_;                                                  \
+                                                                             \
+		if (!e_)                                                     \
+			return SHIM_REAL(real)(fd, __VA_ARGS__);             \
+		if (e_->kind != SHIM_FD_SOCKET)                              \
+			return os_call(h_, e_, fd, __VA_ARGS__);             \
+		n_ = sock_call(h_, e_, fd, __VA_ARGS__);                     \
+		if (tries_ > 0 || !stale_socket(fd, n_))                     \
+			return n_;                                           \
+	}
+
 static ssize_t do_read(int fd, void *buf, size_t len)
 {
-	struct green_hub *h;
-	struct shim_fd *e = io_entry(fd, &h);
-	ssize_t n;
-
-	if (!e)
-		return SHIM_REAL(read)(fd, buf, len);
-	if (e->kind != SHIM_FD_SOCKET)
-		return shim_os_read(h, e, fd, buf, len);
-	n = shim_sock_read(h, e, fd, buf, len);
-	if (stale_socket(fd, n)) {
-		e = io_entry(fd, &h);
-		if (!e)
-			return SHIM_REAL(read)(fd, buf, len);
-		if (e->kind != SHIM_FD_SOCKET)
-			return shim_os_read(h, e, fd, buf, len);
-		n = shim_sock_read(h, e, fd, buf, len);
-	}
-	return n;
+	DISPATCH_IO(read, shim_os_read, shim_sock_read, buf, len)
 }
 
 ssize_t read(int fd, void *buf, size_t len)
@@ -623,68 +626,17 @@ ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen)
 
 ssize_t write(int fd, const void *buf, size_t len)
 {
-	struct green_hub *h;
-	struct shim_fd *e = io_entry(fd, &h);
-	ssize_t n;
-
-	if (!e)
-		return SHIM_REAL(write)(fd, buf, len);
-	if (e->kind != SHIM_FD_SOCKET)
-		return shim_os_write(h, e, fd, buf, len);
-	n = shim_sock_write(h, e, fd, buf, len);
-	if (stale_socket(fd, n)) {
-		e = io_entry(fd, &h);
-		if (!e)
-			return SHIM_REAL(write)(fd, buf, len);
-		if (e->kind != SHIM_FD_SOCKET)
-			return shim_os_write(h, e, fd, buf, len);
-		n = shim_sock_write(h, e, fd, buf, len);
-	}
-	return n;
+	DISPATCH_IO(write, shim_os_write, shim_sock_write, buf, len)
 }
 
 ssize_t readv(int fd, const struct iovec *iov, int iovcnt)
 {
-	struct green_hub *h;
-	struct shim_fd *e = io_entry(fd, &h);
-	ssize_t n;
-
-	if (!e)
-		return SHIM_REAL(readv)(fd, iov, iovcnt);
-	if (e->kind != SHIM_FD_SOCKET)
-		return shim_os_readv(h, e, fd, iov, iovcnt);
-	n = shim_sock_readv(h, e, fd, iov, iovcnt);
-	if (stale_socket(fd, n)) {
-		e = io_entry(fd, &h);
-		if (!e)
-			return SHIM_REAL(readv)(fd, iov, iovcnt);
-		if (e->kind != SHIM_FD_SOCKET)
-			return shim_os_readv(h, e, fd, iov, iovcnt);
-		n = shim_sock_readv(h, e, fd, iov, iovcnt);
-	}
-	return n;
+	DISPATCH_IO(readv, shim_os_readv, shim_sock_readv, iov, iovcnt)
 }
 
 ssize_t writev(int fd, const struct iovec *iov, int iovcnt)
 {
-	struct green_hub *h;
-	struct shim_fd *e = io_entry(fd, &h);
-	ssize_t n;
-
-	if (!e)
-		return SHIM_REAL(writev)(fd, iov, iovcnt);
-	if (e->kind != SHIM_FD_SOCKET)
-		return shim_os_writev(h, e, fd, iov, iovcnt);
-	n = shim_sock_writev(h, e, fd, iov, iovcnt);
-	if (stale_socket(fd, n)) {
-		e = io_entry(fd, &h);
-		if (!e)
-			return SHIM_REAL(writev)(fd, iov, iovcnt);
-		if (e->kind != SHIM_FD_SOCKET)
-			return shim_os_writev(h, e, fd, iov, iovcnt);
-		n = shim_sock_writev(h, e, fd, iov, iovcnt);
-	}
-	return n;
+	DISPATCH_IO(writev, shim_os_writev, shim_sock_writev, iov, iovcnt)
 }
 
 /* ---- creating, accepting, connecting -------------------------------------------- */
