@@ -1,6 +1,8 @@
 /*
  * time.c - the "time" module: sleep, usleep, nanosleep, clock_nanosleep
- * park the calling greenlet on a hub timer instead of the OS thread.
+ * park the calling greenlet on a hub timer instead of the OS thread.  A
+ * greenlet alone on its hub (shim_alone) sleeps in the kernel: nothing else
+ * could run meanwhile, and the kernel's sleep is exactly the native one.
  */
 #include "shim_io.h"
 
@@ -44,7 +46,7 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 {
 	struct green_hub *h = shim_hub_for(SHIM_TIME);
 
-	if (!h)
+	if (!h || shim_alone(h))
 		return SHIM_REAL(nanosleep)(req, rem);
 	if (!valid_timespec(req)) {
 		errno = EINVAL;
@@ -64,7 +66,7 @@ int clock_nanosleep(clockid_t clock, int flags, const struct timespec *req,
 	struct green_hub *h = shim_hub_for(SHIM_TIME);
 	int64_t deadline;
 
-	if (!h || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC &&
+	if (!h || shim_alone(h) || (clock != CLOCK_REALTIME && clock != CLOCK_MONOTONIC &&
 	           clock != CLOCK_BOOTTIME && clock != CLOCK_TAI))
 		return SHIM_REAL(clock_nanosleep)(clock, flags, req, rem);
 	if (!valid_timespec(req))
@@ -89,7 +91,7 @@ unsigned int sleep(unsigned int seconds)
 	struct green_hub *h = shim_hub_for(SHIM_TIME);
 	struct timespec req = {.tv_sec = (time_t)seconds}, rem = {0};
 
-	if (!h)
+	if (!h || shim_alone(h))
 		return SHIM_REAL(sleep)(seconds);
 	if (green_sleep_until(h, green_now() + timespec_ns(&req), &rem) == 0)
 		return 0;
@@ -100,7 +102,7 @@ int usleep(useconds_t usec)
 {
 	struct green_hub *h = shim_hub_for(SHIM_TIME);
 
-	if (!h)
+	if (!h || shim_alone(h))
 		return SHIM_REAL(usleep)(usec);
 	return green_sleep_until(h, green_now() + (int64_t)usec * GREEN_USEC, NULL);
 }
