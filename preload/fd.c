@@ -121,6 +121,25 @@ void shim_fd_closing(int fd)
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 }
 
+void shim_fd_closing_range(unsigned int first, unsigned int last)
+{
+	shim_report_range_closing(first, last);
+	/* Only numbers the table has seen can have waiters or a kind to
+	 * forget; chunks that were never allocated are skipped whole. */
+	for (unsigned int c = first >> CHUNK_BITS; c < MAX_CHUNKS && c <= last >> CHUNK_BITS; c++) {
+		struct shim_fd *chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
+
+		if (!chunk)
+			continue;
+		for (unsigned int i = 0; i < CHUNK_SIZE; i++) {
+			unsigned int fd = (c << CHUNK_BITS) | i;
+
+			if (fd >= first && fd <= last && chunk[i].kind != SHIM_FD_UNKNOWN)
+				shim_fd_closing((int)fd);
+		}
+	}
+}
+
 struct shim_fd *shim_fd_rediscover(int fd)
 {
 	struct shim_fd *e = slot(fd);

@@ -44,6 +44,13 @@ void shim_report_fd_closing(int fd)
 		__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
 }
 
+void shim_report_range_closing(unsigned int first, unsigned int last)
+{
+	if (channel_fd >= 0 && (unsigned int)channel_fd >= first &&
+	    (unsigned int)channel_fd <= last)
+		__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
+}
+
 /* Append s as a JSON string. */
 static size_t put_json_string(char *buf, size_t at, size_t cap, const char *s)
 {

@@ -111,6 +111,8 @@ void shim_fd_created(int fd, enum shim_fd_kind kind, bool user_nonblock,
                      bool shim_nonblock);
 /* Forget fd (before the real close) and wake its waiters with EBADF. */
 void shim_fd_closing(int fd);
+/* The same for every fd from first to last (close_range, closefrom). */
+void shim_fd_closing_range(unsigned int first, unsigned int last);
 /* dup/dup2/dup3/F_DUPFD: the new fd shares the open file description. */
 void shim_fd_duped(int oldfd, int newfd, bool cloexec);
 
@@ -134,6 +136,8 @@ extern int64_t shim_max_blocking_ms;
 void shim_report_start(void);
 /* The program closes fd: if it is the channel to greend, stop using it. */
 void shim_report_fd_closing(int fd);
+/* close_range/closefrom: the same for every fd from first to last. */
+void shim_report_range_closing(unsigned int first, unsigned int last);
 
 /* Module hooks run on fork in the child (os.c calls them). */
 void shim_thread_after_fork(void);

@@ -26,6 +26,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -33,6 +34,8 @@
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/close_range.h>
 
 #define CONNECT_RETRY_MIN (1 * GREEN_MSEC)
 #define CONNECT_RETRY_MAX (64 * GREEN_MSEC)
@@ -955,6 +958,31 @@ int __close(int fd)
 {
 	shim_fd_closing(fd);
 	return SHIM_REAL(__close)(fd);
+}
+
+/* glibc closes a stream's fd internally, where close() above never sees
+ * it; so do close_range and closefrom. */
+int fclose(FILE *stream)
+{
+	int fd = stream ? fileno(stream) : -1;
+
+	if (fd >= 0)
+		shim_fd_closing(fd);
+	return SHIM_REAL(fclose)(stream);
+}
+
+int close_range(unsigned int first, unsigned int last, int flags)
+{
+	if (!(flags & CLOSE_RANGE_CLOEXEC) && first <= last)
+		shim_fd_closing_range(first, last);
+	return SHIM_REAL(close_range)(first, last, flags);
+}
+
+void closefrom(int lowfd)
+{
+	if (lowfd >= 0)
+		shim_fd_closing_range((unsigned int)lowfd, ~0u);
+	SHIM_REAL(closefrom)(lowfd);
 }
 
 int dup(int fd)

@@ -5,8 +5,8 @@
  * the fd is the same open file.  Each round a socket pair takes the same
  * numbers, a blocked read on it is woken by a writer thread, and the pair
  * is then closed in one of the ways a program does it: close, fclose on an
- * fdopen'd stream (glibc closes internally, past the shim), dup2 over it,
- * or shutdown then close.  A stale watcher would leave a read blocked
+ * fdopen'd stream (glibc closes the fd internally), dup2 over it, shutdown
+ * then close, or close_range.  A stale watcher would leave a read blocked
  * forever; the test harness would then time out.
  */
 #define _GNU_SOURCE
@@ -16,6 +16,8 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <linux/close_range.h>
 
 #define ROUNDS 200
 
@@ -52,9 +54,11 @@ static int close_one(int fd, int how)
 			return -1;
 		close(spare);
 		return close(fd);
-	default:
+	case 3:
 		shutdown(fd, SHUT_RDWR);
 		return close(fd);
+	default:
+		return close_range((unsigned int)fd, (unsigned int)fd, 0);
 	}
 }
 
@@ -93,7 +97,7 @@ int main(void)
 			good++;
 		else
 			printf("round %d: read %zd %s\n", i, n, n < 0 ? strerror(errno) : "");
-		if (close_one(sv[0], i % 4) < 0 || close(sv[1]) < 0)
+		if (close_one(sv[0], i % 5) < 0 || close(sv[1]) < 0)
 			printf("round %d: close: %s\n", i, strerror(errno));
 	}
 	/* The rounds only test reuse if the numbers came back. */
