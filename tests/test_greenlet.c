@@ -18,25 +18,7 @@
 #include <string.h>
 
 #include "green.h"
-
-static void assert_none_alive(void)
-{
-	struct green_stats st;
-
-	green_stats(&st);
-	assert_int_equal(st.alive, 0);
-}
-
-static void join_release(green_t *g)
-{
-	assert_int_equal(green_join(g, NULL, GREEN_FOREVER), 0);
-	green_release(g);
-}
-
-static void *return_arg(void *arg)
-{
-	return arg;
-}
+#include "test_util.h"
 
 static void *sleep_ms(void *arg)
 {
@@ -44,12 +26,6 @@ static void *sleep_ms(void *arg)
 
 	return green_sleep(green_now() + ms * GREEN_MSEC) < 0 ? (void *)(intptr_t)errno
 	                                                       : NULL;
-}
-
-/* Sleeps forever; returns the errno that woke it (0 if none). */
-static void *sleep_forever(void *arg)
-{
-	return green_sleep(GREEN_FOREVER) < 0 ? (void *)(intptr_t)errno : NULL;
 }
 
 /* ---- spawn ------------------------------------------------------------------------ */

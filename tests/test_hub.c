@@ -19,20 +19,7 @@
 #include <string.h>
 
 #include "green.h"
-
-static void assert_none_alive(void)
-{
-	struct green_stats st;
-
-	green_stats(&st);
-	assert_int_equal(st.alive, 0);
-}
-
-static void join_release(green_t *g)
-{
-	assert_int_equal(green_join(g, NULL, GREEN_FOREVER), 0);
-	green_release(g);
-}
+#include "test_util.h"
 
 /* ---- ordering ---------------------------------------------------------------- */
 

@@ -17,20 +17,7 @@
 #include <string.h>
 
 #include "green.h"
-
-static void assert_none_alive(void)
-{
-	struct green_stats st;
-
-	green_stats(&st);
-	assert_int_equal(st.alive, 0);
-}
-
-static void join_release(green_t *g)
-{
-	assert_int_equal(green_join(g, NULL, GREEN_FOREVER), 0);
-	green_release(g);
-}
+#include "test_util.h"
 
 static uint64_t switches(void)
 {
@@ -46,11 +33,6 @@ static uint64_t timeouts(void)
 
 	green_stats(&st);
 	return st.timeouts;
-}
-
-static void *sleep_forever(void *arg)
-{
-	return green_sleep(GREEN_FOREVER) < 0 ? (void *)(intptr_t)errno : NULL;
 }
 
 /* ---- sleep -------------------------------------------------------------------- */

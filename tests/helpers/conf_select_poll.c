@@ -4,45 +4,11 @@
  * is ignored, a closed fd gives POLLNVAL, hang-ups are reported unasked,
  * poll(NULL, 0, ms) sleeps.
  */
-#define _GNU_SOURCE
-#include <errno.h>
+#include "conf_common.h"
+
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "?";
-}
 
 struct later {
 	int fd;
@@ -62,14 +28,6 @@ static void *act_later(void *arg)
 	return NULL;
 }
 
-static void waited(const char *what, double t0, double lo, double hi)
-{
-	double ms = now_ms() - t0;
-
-	printf("%s took the expected time: %s\n", what, ms >= lo && ms < hi ? "yes" : "no");
-	printf("# %s: %.1f ms\n", what, ms);
-}
-
 int main(void)
 {
 	struct pollfd pfd[3];
@@ -82,8 +40,7 @@ int main(void)
 	char c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 	if (pipe(p) < 0 || pipe(q) < 0)
 		return 1;
 
@@ -179,7 +136,6 @@ int main(void)
 	printf("poll(NULL, 0, 100): %d %s\n", rc, rc < 0 ? en(errno) : "");
 	waited("poll sleep", t0, 90, 1500);
 
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }

@@ -4,54 +4,10 @@
  * thread's write wakes it with only the ready fd set, a closed fd is EBADF,
  * exceptfds, a writable socket.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <pthread.h>
+#include "conf_common.h"
+
 #include <signal.h>
-#include <stdio.h>
-#include <string.h>
 #include <sys/select.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "?";
-}
-
-static int writer_fd;
-
-static void *write_later(void *arg)
-{
-	(void)arg;
-	usleep(50 * 1000);
-	write(writer_fd, "x", 1);
-	return NULL;
-}
 
 int main(void)
 {
@@ -60,13 +16,12 @@ int main(void)
 	struct timespec ts = {0, 100 * 1000 * 1000};
 	int p[2], q[2], sv[2], rc, nfds;
 	pthread_t t;
-	double t0, ms;
+	double t0;
 	sigset_t mask;
 	char c;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 	if (pipe(p) < 0 || pipe(q) < 0)
 		return 1;
 	nfds = (p[0] > q[0] ? p[0] : q[0]) + 1;
@@ -78,17 +33,15 @@ int main(void)
 	tv.tv_usec = 100 * 1000;
 	t0 = now_ms();
 	rc = select(nfds, &r, NULL, NULL, &tv);
-	ms = now_ms() - t0;
 	printf("select timeout: %d, sets empty %d, timeval left %ld.%06ld\n", rc,
 	       !FD_ISSET(p[0], &r) && !FD_ISSET(q[0], &r), (long)tv.tv_sec, (long)tv.tv_usec);
-	printf("select timeout took the expected time: %s\n", ms >= 90 && ms < 1500 ? "yes" : "no");
+	waited("select timeout", t0, 90, 1500);
 
 	/* readiness from another thread */
 	FD_ZERO(&r);
 	FD_SET(p[0], &r);
 	FD_SET(q[0], &r);
-	writer_fd = q[1];
-	pthread_create(&t, NULL, write_later, NULL);
+	pthread_create(&t, NULL, write_later, &q[1]);
 	tv.tv_sec = 5;
 	tv.tv_usec = 0;
 	rc = select(nfds, &r, NULL, NULL, &tv);
@@ -100,8 +53,7 @@ int main(void)
 	/* no timeout at all */
 	FD_ZERO(&r);
 	FD_SET(p[0], &r);
-	writer_fd = p[1];
-	pthread_create(&t, NULL, write_later, NULL);
+	pthread_create(&t, NULL, write_later, &p[1]);
 	rc = select(p[0] + 1, &r, NULL, NULL, NULL);
 	printf("select without timeout: %d, p set %d\n", rc, FD_ISSET(p[0], &r));
 	pthread_join(t, NULL);
@@ -142,19 +94,16 @@ int main(void)
 	FD_SET(p[0], &r);
 	t0 = now_ms();
 	rc = pselect(p[0] + 1, &r, NULL, NULL, &ts, &mask);
-	ms = now_ms() - t0;
 	printf("pselect timeout: %d, timespec untouched %d\n", rc,
 	       ts.tv_sec == 0 && ts.tv_nsec == 100 * 1000 * 1000);
-	printf("pselect timeout took the expected time: %s\n", ms >= 90 && ms < 1500 ? "yes" : "no");
+	waited("pselect timeout", t0, 90, 1500);
 	FD_ZERO(&r);
 	FD_SET(p[0], &r);
-	writer_fd = p[1];
-	pthread_create(&t, NULL, write_later, NULL);
+	pthread_create(&t, NULL, write_later, &p[1]);
 	rc = pselect(p[0] + 1, &r, NULL, NULL, NULL, NULL);
 	printf("pselect woken: %d, p set %d\n", rc, FD_ISSET(p[0], &r));
 	pthread_join(t, NULL);
 
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }

@@ -4,18 +4,10 @@
  * TCP connection, a Unix socket pair and a pipe; recv with MSG_WAITALL
  * gathers a whole buffer.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
+#include "conf_common.h"
+
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
 
 #define BIG (6u << 20)
 
@@ -89,15 +81,8 @@ static void run(const char *what, int wfd, int rfd, int how)
 static void tcp_pair(int *a, int *b)
 {
 	struct sockaddr_in sa;
-	socklen_t len = sizeof(sa);
-	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	int lfd = listen_loopback(&sa, 1);
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
-	listen(lfd, 1);
-	getsockname(lfd, (struct sockaddr *)&sa, &len);
 	*a = socket(AF_INET, SOCK_STREAM, 0);
 	if (connect(*a, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		exit(1);

@@ -4,14 +4,7 @@
  * blocked reader on Linux; under the shim it wakes it with EBADF (checked
  * only when GREEN_CONFORMANCE=green, on '#' lines, and in the exit code).
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "conf_common.h"
 
 struct reader {
 	int fd;
@@ -31,19 +24,11 @@ static void *reader(void *arg)
 	return NULL;
 }
 
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "?";
-}
-
 int main(void)
 {
 	struct reader r = {0};
 	pthread_t t;
 	int sv[2];
-	const char *green = getenv("GREEN_CONFORMANCE");
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
@@ -61,7 +46,7 @@ int main(void)
 	close(sv[0]);
 	close(sv[1]);
 
-	if (green && strcmp(green, "green") == 0) {
+	if (greened()) {
 		struct reader r2 = {0};
 		int i;
 

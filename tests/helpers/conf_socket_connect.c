@@ -3,38 +3,10 @@
  * and accept on loopback (blocking: never EINPROGRESS), a non-blocking
  * connect finished with poll + SO_ERROR, AF_UNIX errors, getpeername.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
+#include "conf_common.h"
+
 #include <poll.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <sys/un.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "?";
-}
 
 static struct sockaddr_in sa;
 
@@ -69,8 +41,7 @@ int main(void)
 	ssize_t n;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 
 	/* a port nobody listens on: bind one, note it, close it */
 	fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -89,14 +60,7 @@ int main(void)
 	close(fd);
 
 	/* loopback connect + accept */
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 8) < 0)
-		return 1;
-	len = sizeof(sa);
-	getsockname(lfd, (struct sockaddr *)&sa, &len);
+	lfd = listen_loopback(&sa, 8);
 	pthread_create(&t, NULL, client, NULL);
 	len = sizeof(peer);
 	c = accept(lfd, (struct sockaddr *)&peer, &len);
@@ -145,7 +109,6 @@ int main(void)
 	printf("unix connect to a missing path: %d %s\n", rc, rc < 0 ? en(errno) : "");
 	close(fd);
 
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }

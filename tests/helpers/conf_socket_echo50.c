@@ -4,16 +4,9 @@
  * lines and check the echo.  Under the shim (GREEN_CONFORMANCE=green) the
  * OS thread count is printed on a '#' line.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
+#include "conf_common.h"
+
+#include <stdint.h>
 
 #define CLIENTS 50
 #define ROUNDS 20
@@ -22,22 +15,6 @@ static struct sockaddr_in sa;
 static int failures;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int max_threads;
-
-static int os_threads(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	int n = -1;
-
-	if (!f)
-		return -1;
-	while (fgets(line, sizeof(line), f)) {
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	}
-	fclose(f);
-	return n;
-}
 
 static void *serve(void *arg)
 {
@@ -122,17 +99,10 @@ static void *client(void *arg)
 int main(void)
 {
 	pthread_t acc, clients[CLIENTS];
-	socklen_t len = sizeof(sa);
 	int lfd;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 128) < 0)
-		return 1;
-	getsockname(lfd, (struct sockaddr *)&sa, &len);
+	lfd = listen_loopback(&sa, 128);
 	pthread_create(&acc, NULL, acceptor, (void *)(intptr_t)lfd);
 	for (int i = 0; i < CLIENTS; i++)
 		pthread_create(&clients[i], NULL, client, (void *)(intptr_t)i);

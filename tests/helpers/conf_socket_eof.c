@@ -3,35 +3,10 @@
  * when the peer closes or shuts down its side; writing to a closed peer
  * gives EPIPE (SIGPIPE ignored); a pipe whose writer closes reads 0.
  */
-#define _GNU_SOURCE
-#include <errno.h>
-#include <pthread.h>
+#include "conf_common.h"
+
 #include <signal.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <sys/uio.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "?";
-}
 
 struct later {
 	int fd;
@@ -52,14 +27,6 @@ static void *act_later(void *arg)
 	return NULL;
 }
 
-static void show(const char *what, long rc, int err)
-{
-	if (rc < 0)
-		printf("%s: -1 %s\n", what, en(err));
-	else
-		printf("%s: %ld\n", what, rc);
-}
-
 int main(void)
 {
 	struct later l;
@@ -71,8 +38,7 @@ int main(void)
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	signal(SIGPIPE, SIG_IGN);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 	l.fd = sv[1];
@@ -133,7 +99,6 @@ int main(void)
 	show("pipe write with no reader", n, errno);
 	close(p[1]);
 
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }

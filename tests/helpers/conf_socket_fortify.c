@@ -7,34 +7,14 @@
  */
 #undef _FORTIFY_SOURCE
 #define _FORTIFY_SOURCE 2
-#define _GNU_SOURCE
-#include <errno.h>
+#include "conf_common.h"
+
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
 
 static int writer_fd;
 
-static void *write_later(void *arg)
+static void *send_later(void *arg)
 {
 	(void)arg;
 	usleep(50 * 1000);
@@ -62,22 +42,21 @@ int main(int argc, char **argv)
 	ssize_t got;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 	socketpair(AF_UNIX, SOCK_STREAM, 0, sv);
 	writer_fd = sv[1];
 
-	pthread_create(&t, NULL, write_later, NULL);
+	pthread_create(&t, NULL, send_later, NULL);
 	got = read(sv[0], buf, n);
 	printf("__read_chk: %ld %.*s\n", (long)got, (int)(got > 0 ? got : 0), buf);
 	pthread_join(t, NULL);
 
-	pthread_create(&t, NULL, write_later, NULL);
+	pthread_create(&t, NULL, send_later, NULL);
 	got = recv(sv[0], buf, n, 0);
 	printf("__recv_chk: %ld\n", (long)got);
 	pthread_join(t, NULL);
 
-	pthread_create(&t, NULL, write_later, NULL);
+	pthread_create(&t, NULL, send_later, NULL);
 	got = recvfrom(sv[0], buf, n, 0, (struct sockaddr *)&from, &flen);
 	printf("__recvfrom_chk: %ld\n", (long)got);
 	pthread_join(t, NULL);
@@ -85,13 +64,13 @@ int main(int argc, char **argv)
 	memset(pfd, 0, sizeof(pfd));
 	pfd[0].fd = sv[0];
 	pfd[0].events = POLLIN;
-	pthread_create(&t, NULL, write_later, NULL);
+	pthread_create(&t, NULL, send_later, NULL);
 	rc = poll(pfd, (nfds_t)(n - 8), 5000);
 	printf("__poll_chk: %d revents %#x\n", rc, pfd[0].revents);
 	pthread_join(t, NULL);
 	recv(sv[0], buf, sizeof(buf), 0);
 
-	pthread_create(&t, NULL, write_later, NULL);
+	pthread_create(&t, NULL, send_later, NULL);
 	rc = ppoll(pfd, (nfds_t)(n - 8), &ts, NULL);
 	printf("__ppoll_chk: %d revents %#x\n", rc, pfd[0].revents);
 	pthread_join(t, NULL);
@@ -104,7 +83,6 @@ int main(int argc, char **argv)
 
 	close(sv[0]);
 	close(sv[1]);
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }

@@ -3,48 +3,10 @@
  * SOCK_NONBLOCK, accept4 flags, pipe2) gives EAGAIN at once, and F_GETFL
  * shows the program's own view, whatever the shim does in the kernel.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
+#include "conf_common.h"
+
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/ioctl.h>
-#include <sys/socket.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-/* A second thread parked the whole time, so that under the shim the main
- * thread is never alone on its hub and takes the greened paths. */
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "?";
-}
-
-static void show(const char *what, long rc, int err)
-{
-	if (rc < 0)
-		printf("%s: -1 %s\n", what, en(err));
-	else
-		printf("%s: %ld\n", what, rc);
-}
 
 static const char *nb(int fd)
 {
@@ -55,22 +17,6 @@ static const char *nb(int fd)
 	return (fl & O_NONBLOCK) ? "nonblock" : "block";
 }
 
-static int listener(struct sockaddr_in *sa, int type)
-{
-	socklen_t len = sizeof(*sa);
-	int fd = socket(AF_INET, type, 0);
-
-	memset(sa, 0, sizeof(*sa));
-	sa->sin_family = AF_INET;
-	sa->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (fd < 0 || bind(fd, (struct sockaddr *)sa, sizeof(*sa)) < 0 || listen(fd, 16) < 0 ||
-	    getsockname(fd, (struct sockaddr *)sa, &len) < 0) {
-		perror("listener");
-		exit(1);
-	}
-	return fd;
-}
-
 int main(void)
 {
 	struct sockaddr_in sa;
@@ -79,8 +25,7 @@ int main(void)
 	ssize_t n;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 
 	/* fcntl */
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
@@ -116,7 +61,7 @@ int main(void)
 	/* SOCK_NONBLOCK */
 	fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
 	printf("SOCK_NONBLOCK F_GETFL: %s\n", nb(fd));
-	lfd = listener(&sa, SOCK_STREAM);
+	lfd = listen_loopback(&sa, 16);
 	printf("plain listener F_GETFL: %s\n", nb(lfd));
 	errno = 0;
 	n = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
@@ -158,7 +103,6 @@ int main(void)
 	close(p[0]);
 	close(p[1]);
 
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }

@@ -5,28 +5,10 @@
  * stdio holds its whole hub).  And an fd closed behind the shim's back
  * (fclose) whose number comes back as a regular file reads as a file.
  */
-#define _GNU_SOURCE
-#include <errno.h>
+#include "conf_common.h"
+
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
 
 int main(void)
 {
@@ -37,8 +19,7 @@ int main(void)
 	ssize_t n;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return 1;
 	fflush(stdout);
@@ -80,7 +61,6 @@ int main(void)
 	       n == 4 && memcmp(head, "\177ELF", 4) == 0 ? "ELF" : "?");
 	close(fd);
 
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }

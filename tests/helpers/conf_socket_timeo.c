@@ -3,54 +3,13 @@
  * with EAGAIN after the timeout (recv, read, accept), a send that filled
  * the buffer returns what it queued, and no timeout means none.
  */
-#define _GNU_SOURCE
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
-
-static double now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "?";
-}
+#include "conf_common.h"
 
 static void timed(const char *what, long rc, int err, double t0)
 {
 	double ms = now_ms() - t0;
 
-	if (rc < 0)
-		printf("%s: -1 %s\n", what, en(err));
-	else
-		printf("%s: %ld\n", what, rc);
+	show(what, rc, err);
 	printf("%s waited about 200 ms: %s\n", what, ms >= 150 && ms < 2000 ? "yes" : "no");
 	printf("# %s took %.1f ms\n", what, ms);
 }
@@ -78,8 +37,7 @@ int main(void)
 	pthread_t t;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return 1;
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -100,12 +58,7 @@ int main(void)
 	pthread_join(t, NULL);
 
 	/* accept with a timeout */
-	lfd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sa, 0, sizeof(sa));
-	sa.sin_family = AF_INET;
-	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	bind(lfd, (struct sockaddr *)&sa, sizeof(sa));
-	listen(lfd, 4);
+	lfd = listen_loopback(&sa, 4);
 	setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	t0 = now_ms();
 	n = accept(lfd, NULL, NULL);
@@ -132,7 +85,6 @@ int main(void)
 	free(big);
 	close(sv[0]);
 	close(sv[1]);
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }
