@@ -21,6 +21,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
 PKGLIBDIR ?= $(LIBDIR)/greend
 MANDIR ?= $(PREFIX)/share/man
+PKGDATADIR ?= $(PREFIX)/share/greend
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 
 # SAN=1 builds with ASan+UBSan into its own tree, so that a sanitized and a
@@ -304,6 +305,8 @@ ifneq ($(PRELOAD_SO),)
 	$(INSTALL) -d '$(DESTDIR)$(PKGLIBDIR)'
 	$(INSTALL) -m 644 $(PRELOAD_SO) '$(DESTDIR)$(PKGLIBDIR)/libgreen-preload.so'
 endif
+	$(INSTALL) -d '$(DESTDIR)$(PKGDATADIR)'
+	$(INSTALL) -m 644 tools/green-gdb.py '$(DESTDIR)$(PKGDATADIR)/green-gdb.py'
 	$(Q)for f in $(MAN_PAGES); do \
 		d='$(DESTDIR)$(MANDIR)'/man$${f##*.}; \
 		echo "$(INSTALL) -m 644 $$f $$d/"; \
@@ -325,6 +328,8 @@ uninstall:
 		'$(DESTDIR)$(BINDIR)/greend' '$(DESTDIR)$(BINDIR)/greenctl' \
 		'$(DESTDIR)$(PKGLIBDIR)/libgreen-preload.so'
 	rmdir '$(DESTDIR)$(PKGLIBDIR)' 2>/dev/null || true
+	rm -f '$(DESTDIR)$(PKGDATADIR)/green-gdb.py'
+	rmdir '$(DESTDIR)$(PKGDATADIR)' 2>/dev/null || true
 	$(Q)for f in $(MAN_PAGES); do \
 		echo "rm -f $(DESTDIR)$(MANDIR)/man$${f##*.}/$${f##*/}"; \
 		rm -f '$(DESTDIR)$(MANDIR)'/man$${f##*.}/"$${f##*/}"; \

@@ -12,7 +12,7 @@
 set -euo pipefail
 
 DEPS=(libev-dev libjansson-dev libcmocka-dev pkg-config)
-DEPS_TEST=(python3 curl redis-server redis-tools wrk)
+DEPS_TEST=(python3 curl redis-server redis-tools wrk gdb)
 
 prog=mk/deps.sh
 
