@@ -18,6 +18,7 @@
 
 #include "arch/ctx.h"
 #include "green.h"
+#include "test_util.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #include <sanitizer/asan_interface.h>
@@ -80,15 +81,6 @@ static void stack_delete(void *p, size_t size)
 	__asan_unpoison_memory_region(p, size);
 #endif
 	munmap(p, size);
-}
-
-/* The raw switch never involves a hub, so nothing can be alive. */
-static void assert_none_alive(void)
-{
-	struct green_stats st;
-
-	green_stats(&st);
-	assert_int_equal(st.alive, 0);
 }
 
 /* ---- ping-pong --------------------------------------------------------------- */

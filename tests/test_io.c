@@ -26,6 +26,7 @@
 
 #include "green.h"
 #include "internal.h" /* white-box checks: watchers stopped, fd table empty */
+#include "test_util.h"
 
 #define MANY 1000
 
@@ -143,12 +144,6 @@ static green_t *spawn(void *(*fn)(void *), void *arg)
 	return g;
 }
 
-static void join_release(green_t *g)
-{
-	assert_int_equal(green_join(g, NULL, GREEN_FOREVER), 0);
-	green_release(g);
-}
-
 static int64_t in_ms(int64_t ms)
 {
 	return green_now() + ms * GREEN_MSEC;
@@ -177,14 +172,6 @@ static int teardown(void **state)
 	for (size_t i = 0; i < h->n_fdwaits; i++)
 		assert_true(green__waitq_empty(&h->fdwaits[i].waiters));
 	return 0;
-}
-
-static void assert_none_alive(void)
-{
-	struct green_stats st;
-
-	green_stats(&st);
-	assert_int_equal(st.alive, 0);
 }
 
 /* What a greenlet saw: a return value and errno. */

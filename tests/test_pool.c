@@ -17,19 +17,7 @@
 #include <string.h>
 
 #include "green.h"
-
-static void assert_none_alive(void)
-{
-	struct green_stats st;
-
-	green_stats(&st);
-	assert_int_equal(st.alive, 0);
-}
-
-static void *return_arg(void *arg)
-{
-	return arg;
-}
+#include "test_util.h"
 
 /* Sleeps forever; counts how it was woken. */
 struct sleepers {
@@ -38,7 +26,7 @@ struct sleepers {
 	int other;
 };
 
-static void *sleep_forever(void *arg)
+static void *sleep_counted(void *arg)
 {
 	struct sleepers *s = arg;
 
@@ -91,7 +79,7 @@ static void test_group_join_timeout(void **state)
 	int64_t deadline;
 
 	for (int i = 0; i < 3; i++)
-		green_group_spawn(&group, sleep_forever, &s, NULL, GREEN_FOREVER);
+		green_group_spawn(&group, sleep_counted, &s, NULL, GREEN_FOREVER);
 	errno = 0;
 	assert_int_equal(green_group_join(&group, GREEN_NOW), -1);
 	assert_int_equal(errno, ETIMEDOUT);
@@ -115,10 +103,10 @@ static void test_group_kill_started_and_unstarted(void **state)
 	struct sleepers s = {0, 0, 0};
 
 	for (int i = 0; i < 4; i++)
-		green_group_spawn(&group, sleep_forever, &s, NULL, GREEN_FOREVER);
+		green_group_spawn(&group, sleep_counted, &s, NULL, GREEN_FOREVER);
 	assert_int_equal(green_yield(), 0); /* these four park */
 	for (int i = 0; i < 3; i++)
-		green_group_spawn(&group, sleep_forever, &s, NULL, GREEN_FOREVER);
+		green_group_spawn(&group, sleep_counted, &s, NULL, GREEN_FOREVER);
 	assert_int_equal(green_group_count(&group), 7);
 
 	/* GREEN_NOW: ask and do not wait.  The unstarted leave at once. */
@@ -201,16 +189,16 @@ static void test_pool_spawn_waits_with_deadline(void **state)
 	int64_t deadline;
 
 	green_pool_init(&pool, 2);
-	assert_non_null(green_group_spawn(&pool, sleep_forever, &s, NULL, GREEN_NOW));
-	assert_non_null(green_group_spawn(&pool, sleep_forever, &s, NULL, GREEN_NOW));
+	assert_non_null(green_group_spawn(&pool, sleep_counted, &s, NULL, GREEN_NOW));
+	assert_non_null(green_group_spawn(&pool, sleep_counted, &s, NULL, GREEN_NOW));
 	assert_int_equal(green_pool_free_count(&pool), 0);
 
 	errno = 0;
-	assert_null(green_group_spawn(&pool, sleep_forever, &s, NULL, GREEN_NOW));
+	assert_null(green_group_spawn(&pool, sleep_counted, &s, NULL, GREEN_NOW));
 	assert_int_equal(errno, ETIMEDOUT);
 	deadline = green_now() + 10 * GREEN_MSEC;
 	errno = 0;
-	assert_null(green_group_spawn(&pool, sleep_forever, &s, NULL, deadline));
+	assert_null(green_group_spawn(&pool, sleep_counted, &s, NULL, deadline));
 	assert_int_equal(errno, ETIMEDOUT);
 	assert_true(green_now() >= deadline);
 	assert_int_equal(green_group_count(&pool), 2);
@@ -249,7 +237,7 @@ static void test_pool_spawn_wakes_when_slot_frees(void **state)
 	struct spawner_run r = {&pool, 0, -1, NULL};
 	green_t *first, *spawner;
 
-	first = green_group_spawn(&pool, sleep_forever, &s, NULL, GREEN_FOREVER);
+	first = green_group_spawn(&pool, sleep_counted, &s, NULL, GREEN_FOREVER);
 	spawner = green_spawn(spawn_into_pool, &r, NULL);
 	assert_int_equal(green_yield(), 0);
 	assert_int_equal(green_state(spawner), GREEN_WAITING);
@@ -283,7 +271,7 @@ static void test_pool_spawn_killed_while_waiting(void **state)
 	struct spawner_run r = {&pool, 0, -1, NULL};
 	green_t *spawner;
 
-	green_group_spawn(&pool, sleep_forever, &s, NULL, GREEN_FOREVER);
+	green_group_spawn(&pool, sleep_counted, &s, NULL, GREEN_FOREVER);
 	spawner = green_spawn(spawn_and_get_killed, &r, NULL);
 	assert_int_equal(green_yield(), 0);
 	assert_int_equal(green_kill(spawner), 0);

@@ -26,18 +26,11 @@
 
 #include "green.h"
 #include "internal.h" /* green__parse_size, and the canary's place */
+#include "test_util.h"
 
 #define CHILD_LIMIT_MS 30000
 
 static const char *self_exe;
-
-static void assert_none_alive(void)
-{
-	struct green_stats st;
-
-	green_stats(&st);
-	assert_int_equal(st.alive, 0);
-}
 
 /* ---- running a child ------------------------------------------------------------- */
 

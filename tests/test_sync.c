@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "green.h"
+#include "test_util.h"
 
 #define SHORT (20 * GREEN_MSEC)
 #define LONG (10 * GREEN_SEC)
@@ -32,14 +33,6 @@
 #define LOST_LOCK (-101)    /* green_cond_wait returned without the lock */
 
 /* ---- helpers --------------------------------------------------------------- */
-
-static void assert_none_alive(void)
-{
-	struct green_stats s;
-
-	green_stats(&s);
-	assert_int_equal(s.alive, 0);
-}
 
 static uint64_t switches(void)
 {
@@ -57,16 +50,10 @@ static green_t *spawn(void *(*fn)(void *), void *arg)
 	return g;
 }
 
-static void join(green_t *g)
-{
-	assert_int_equal(green_join(g, NULL, GREEN_FOREVER), 0);
-	green_release(g);
-}
-
 static void join_all(green_t **gs, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		join(gs[i]);
+		join_release(gs[i]);
 }
 
 /* 0 for success, else the errno the call left. */
@@ -347,7 +334,7 @@ static void test_now_never_blocks(void **state)
 	void *item = NULL;
 
 	prims_init(&p);
-	join(spawn(now_main, &j));
+	join_release(spawn(now_main, &j));
 	for (int k = 0; k < P_COUNT; k++) {
 		print_message("%s\n", prim_name[k]);
 		assert_int_equal(j.rc[k], ETIMEDOUT);
@@ -562,8 +549,8 @@ static void run_no_swallow(enum prim k, bool by_kill)
 	wake_one_waiter(&p, k);
 	assert_int_equal(green_state(gb), GREEN_READY);
 
-	join(ga);
-	join(gb);
+	join_release(ga);
+	join_release(gb);
 	assert_int_equal(a.rc, by_kill ? ECANCELED : ETIMEDOUT);
 	assert_int_equal(b.rc, 0);
 	if (k == P_SEM)
@@ -669,7 +656,7 @@ static void test_event_set_then_clear(void **state)
 	settle(&g, 1);
 	green_event_set(&ev);
 	green_event_clear(&ev);
-	join(g);
+	join_release(g);
 	assert_int_equal(o.rc, 0);
 	assert_int_equal(order.n, 1);
 	assert_none_alive();
@@ -710,8 +697,8 @@ static void test_event_owned_by_setter(void **state)
 	green_t *waiter = spawn(event_stack_waiter, &se);
 	green_t *setter = spawn(event_setter, &se);
 
-	join(setter);
-	join(waiter);
+	join_release(setter);
+	join_release(waiter);
 	assert_int_equal(se.rc, 0);
 	assert_none_alive();
 }
@@ -825,7 +812,7 @@ static void test_lock_woken_waiter_rechecks(void **state)
 	assert_waiting_on(g, GREEN_WAIT_LOCK, &lock);
 	assert_int_equal(order.n, 0);
 	assert_int_equal(green_lock_release(&lock), 0);
-	join(g);
+	join_release(g);
 	assert_int_equal(o.rc, 0);
 	assert_int_equal(order.n, 1);
 	assert_none_alive();
@@ -965,7 +952,7 @@ static void test_sem_woken_waiter_rechecks(void **state)
 	settle(&g, 1);
 	assert_waiting_on(g, GREEN_WAIT_SEM, &sem);
 	assert_int_equal(green_sem_release(&sem), 0);
-	join(g);
+	join_release(g);
 	assert_int_equal(o.rc, 0);
 	assert_int_equal(green_sem_value(&sem), 0);
 	assert_none_alive();
@@ -1031,7 +1018,7 @@ static void test_cond_needs_lock(void **state)
 	assert_int_equal(errno, EPERM);
 	assert_ptr_equal(green_lock_owner(&c.lock), g);
 	green_event_set(&h.done);
-	join(g);
+	join_release(g);
 	assert_int_equal(h.rc, 0);
 	assert_null(green_lock_owner(&c.lock));
 	assert_null(c.cond._waiters._head);
@@ -1157,7 +1144,7 @@ static void test_cond_reacquire_ignores_kill(void **state)
 	assert_int_equal(green_state(g), GREEN_WAITING);
 	r.released = true;
 	assert_int_equal(green_lock_release(&r.c.lock), 0);
-	join(g);
+	join_release(g);
 	assert_int_equal(r.rc, 0);
 	assert_true(r.held);
 	assert_true(r.saw_release);
@@ -1200,7 +1187,7 @@ static void test_cond_reacquire_ignores_scope(void **state)
 	assert_true(green_now() >= r.inner_deadline);
 	r.released = true;
 	assert_int_equal(green_lock_release(&r.c.lock), 0);
-	join(g);
+	join_release(g);
 	assert_int_equal(r.rc, ETIMEDOUT);
 	assert_true(r.held);
 	assert_true(r.saw_release);
@@ -1242,7 +1229,7 @@ static void test_cond_reacquire_deadlock(void **state)
 	assert_null(s.c.lock._waiters._head);
 	assert_null(s.c.cond._waiters._head);
 	green_event_set(&s.never);
-	join(g);
+	join_release(g);
 	assert_int_equal(s.rc, 0);
 	assert_null(green_lock_owner(&s.c.lock));
 	assert_none_alive();
@@ -1519,7 +1506,7 @@ static void test_queue_woken_getter_rechecks(void **state)
 	settle(&g, 1);
 	assert_waiting_on(g, GREEN_WAIT_QUEUE, &q);
 	assert_int_equal(green_queue_put(&q, &y, GREEN_NOW), 0);
-	join(g);
+	join_release(g);
 	assert_int_equal(o.rc, 0);
 	assert_ptr_equal(o.item, &y);
 	green_queue_destroy(&q);
@@ -1601,7 +1588,7 @@ static void test_queue_destroy_after_wake(void **state)
 	assert_int_equal(green_queue_put(&q, &x, GREEN_NOW), 0);
 	assert_int_equal(green_state(g), GREEN_READY);
 	green_queue_destroy(&q);
-	join(g);
+	join_release(g);
 	assert_int_equal(get.rc, EPIPE);
 
 	assert_int_equal(green_queue_init(&q, 1), 0);
@@ -1611,7 +1598,7 @@ static void test_queue_destroy_after_wake(void **state)
 	assert_int_equal(green_queue_get(&q, &item, GREEN_NOW), 0);
 	assert_int_equal(green_state(g), GREEN_READY);
 	green_queue_destroy(&q);
-	join(g);
+	join_release(g);
 	assert_int_equal(put.rc, EPIPE);
 	assert_none_alive();
 }
@@ -1758,7 +1745,7 @@ static void test_zero_initialised(void **state)
 	while (z.step == 0)
 		assert_int_equal(green_cond_wait(&z.cond, &z.lock, GREEN_FOREVER), 0);
 	assert_int_equal(green_lock_release(&z.lock), 0);
-	join(g);
+	join_release(g);
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(z.rc[i], 0);
 	assert_int_equal(z.rc[3], EPIPE);

@@ -1,8 +1,9 @@
 /*
- * conf_common.h - what the conf_select_* and conf_socket_* conformance
- * programs share, on top of conf_thread.h (now_ms, greened, os_threads).
- * Like the conf_thread_* programs they must print the same lines natively
- * and under libgreen-preload.so; lines starting with '#' are not compared.
+ * conf_common.h - what the conf_select_*, conf_socket_* and conf_os_eintr
+ * conformance programs share, on top of conf_thread.h (now_ms, greened,
+ * os_threads).  Like the conf_thread_* programs they must print the same
+ * lines natively and under libgreen-preload.so; lines starting with '#' are
+ * not compared.
  */
 #ifndef CONF_COMMON_H
 #define CONF_COMMON_H

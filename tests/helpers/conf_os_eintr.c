@@ -5,31 +5,11 @@
  * are interrupted even with SA_RESTART.  sigaction reports the program's
  * own handler and flags.
  */
-#define _GNU_SOURCE
-#include <errno.h>
+#include "conf_common.h"
+
 #include <poll.h>
-#include <pthread.h>
 #include <signal.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
 #include <sys/time.h>
-#include <unistd.h>
-
-static int comp_pipe[2];
-static pthread_t comp;
-
-static void *comp_main(void *arg)
-{
-	char c;
-
-	(void)arg;
-	while (read(comp_pipe[0], &c, 1) < 0 && errno == EINTR)
-		;
-	return NULL;
-}
 
 static volatile sig_atomic_t hits;
 static int feed_fd = -1;
@@ -53,14 +33,8 @@ static void on_alarm_info(int sig, siginfo_t *info, void *uctx)
 	on_alarm(sig);
 }
 
-static const char *en(int e)
-{
-	const char *n = strerrorname_np(e);
-
-	return n ? n : "?";
-}
-
-static void show(const char *what, long rc, int err)
+/* conf_common.h's show(), plus how often the handler ran since the last call. */
+static void show_hits(const char *what, long rc, int err)
 {
 	if (rc < 0)
 		printf("%s: -1 %s (handler ran %d)\n", what, en(err), (int)hits);
@@ -100,8 +74,7 @@ int main(void)
 	ssize_t n;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(comp_pipe) < 0 || pthread_create(&comp, NULL, comp_main, NULL) != 0)
-		return 1;
+	companion_start();
 	if (pipe(p) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return 1;
 
@@ -114,13 +87,13 @@ int main(void)
 	       (old.sa_flags & SA_SIGINFO) ? "set" : "clear");
 	arm(100);
 	n = read(p[0], buf, sizeof(buf));
-	show("pipe read, no SA_RESTART", n, errno);
+	show_hits("pipe read, no SA_RESTART", n, errno);
 	arm(100);
 	n = recv(sv[0], buf, sizeof(buf), 0);
-	show("recv, no SA_RESTART", n, errno);
+	show_hits("recv, no SA_RESTART", n, errno);
 	arm(100);
 	n = accept(sv[0], NULL, NULL); /* not a listener: EINVAL at once */
-	show("accept on a non-listener", n, errno);
+	show_hits("accept on a non-listener", n, errno);
 	setitimer(ITIMER_REAL, &(struct itimerval){{0, 0}, {0, 0}}, NULL);
 	hits = 0;
 
@@ -133,11 +106,11 @@ int main(void)
 	feed_fd = p[1];
 	arm(100);
 	n = read(p[0], buf, sizeof(buf));
-	show("pipe read, SA_RESTART", n, errno);
+	show_hits("pipe read, SA_RESTART", n, errno);
 	feed_fd = sv[1];
 	arm(100);
 	n = recv(sv[0], buf, sizeof(buf), 0);
-	show("recv, SA_RESTART", n, errno);
+	show_hits("recv, SA_RESTART", n, errno);
 	feed_fd = -1;
 
 	/* poll is never restarted */
@@ -145,13 +118,13 @@ int main(void)
 	pfd.events = POLLIN;
 	arm(100);
 	n = poll(&pfd, 1, 5000);
-	show("poll, SA_RESTART", n, errno);
+	show_hits("poll, SA_RESTART", n, errno);
 
 	/* nor is a socket call with a timeout */
 	setsockopt(sv[0], SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	arm(100);
 	n = recv(sv[0], buf, sizeof(buf), 0);
-	show("recv with SO_RCVTIMEO, SA_RESTART", n, errno);
+	show_hits("recv with SO_RCVTIMEO, SA_RESTART", n, errno);
 
 	/* signal(): BSD semantics, restarted */
 	signal(SIGALRM, on_alarm);
@@ -162,14 +135,13 @@ int main(void)
 	feed_fd = p[1];
 	arm(100);
 	n = read(p[0], buf, sizeof(buf));
-	show("pipe read after signal()", n, errno);
+	show_hits("pipe read after signal()", n, errno);
 	feed_fd = -1;
 
 	/* SIG_IGN: nothing interrupts, the data written later is read */
 	signal(SIGALRM, SIG_IGN);
 	printf("SIG_IGN reads back: %s\n", signal(SIGALRM, SIG_IGN) == SIG_IGN ? "yes" : "no");
 
-	close(comp_pipe[1]);
-	pthread_join(comp, NULL);
+	companion_stop();
 	return 0;
 }
