@@ -195,14 +195,16 @@ static void green__reap_deferred(struct green_hub *h)
 void green__after_switch(struct green_hub *h, green_t *self)
 {
 #ifdef GREEN__ASAN
-	const void *from_bottom;
-	size_t from_size;
+	/* Left unset when ASan has not met the stack we left yet (a new
+	 * greenlet's first run): then there is nothing to learn. */
+	const void *from_bottom = NULL;
+	size_t from_size = 0;
 
 	__sanitizer_finish_switch_fiber(self->asan_fake_stack, &from_bottom,
 	                                &from_size);
 	/* The thread's own stack has no bounds we chose: learn them the first
 	 * time we leave it. */
-	if (!h->main.asan_bottom && h->main.state != GREEN_RUNNING) {
+	if (!h->main.asan_bottom && from_bottom && h->main.state != GREEN_RUNNING) {
 		h->main.asan_bottom = from_bottom;
 		h->main.asan_size = from_size;
 	}
@@ -672,6 +674,20 @@ void green__hub_snapshot(struct green_hub *h, uint64_t *current_id,
 	*current_id = GREEN__LOAD(h->current_id);
 	*poll_end_ns = GREEN__LOAD(h->poll_end_ns);
 	*switches = GREEN__LOAD(h->stats.switches);
+}
+
+void green__fork_child(void)
+{
+	struct green_hub *h = tls_hub;
+
+	/* Only the forking thread lives on in the child: a lock another
+	 * thread held at the fork (the reporter summing stats, a DNS worker
+	 * posting a wake-up) would never be released. */
+	registry_lock = 0;
+	if (h) {
+		h->remote_lock = 0;
+		ev_loop_fork(h->loop);
+	}
 }
 
 /* Sum of every hub's counters (green_stats_all). */

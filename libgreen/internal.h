@@ -258,6 +258,9 @@ GREEN__HIDDEN int green__wait_fd(int fd, int events, int64_t deadline, unsigned 
  */
 typedef int (*green__poll_fn)(struct pollfd *fds, nfds_t nfds, int timeout);
 GREEN__HIDDEN int green__poll_ready(int fd, int events, green__poll_fn poll_fn);
+/* In a fork child, before anything else: the calling thread's hub gets a
+ * loop of its own and the locks other threads held are released. */
+GREEN__HIDDEN void green__fork_child(void);
 /* A new fd now carries this number (socket, accept, pipe, dup): a watcher
  * set for the old one must be set afresh. */
 GREEN__HIDDEN void green__fd_renew(struct green_hub *h, int fd);

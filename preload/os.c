@@ -787,8 +787,7 @@ pid_t fork(void)
 	if (pid == 0 && !shim_passthrough) {
 		struct green_hub *h = green__hub_peek();
 
-		if (h)
-			ev_loop_fork(h->loop);
+		green__fork_child();
 		SHIM_DEBUG("forked: the child's hub %s", h ? "rebuilds its loop" : "does not exist yet");
 		__atomic_store_n(&main_sig, tls_sig, __ATOMIC_RELEASE);
 		shim_thread_after_fork();

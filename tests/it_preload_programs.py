@@ -17,10 +17,7 @@ import urllib.request
 
 B = os.environ.get("B", os.path.abspath("build"))
 SHIM = os.path.join(B, "libgreen-preload.so")
-PY = "/usr/bin/python3"
-# Under the sanitized shim the thread module is left out (see it_preload.py),
-# so OS-thread counts are not checked there.
-THREADS_GREEN = not os.environ.get("GREEN_ASAN_RUNTIME")  # Debian's CPython, not whatever is first on PATH
+PY = "/usr/bin/python3"  # Debian's CPython, not whatever is first on PATH
 results = []
 
 
@@ -32,7 +29,6 @@ def green_env(patch="all"):
         preload = asan + ":" + SHIM
         # uninstrumented programs (python, curl) leak by design at exit
         env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0"
-        patch = patch.replace("all", "all,-thread")  # see it_preload.py
     env["LD_PRELOAD"] = preload
     env["GREEN_PATCH"] = patch
     return env
@@ -98,8 +94,7 @@ def cpython_500_sleeping_threads():
     # "about 1 s": well under the 500 s a serial run would take, with slack
     # for a loaded CI machine
     assert 1.0 <= r["elapsed_s"] < 5.0, r
-    if THREADS_GREEN:
-        assert r["max_os_threads"] <= 4, r
+    assert r["max_os_threads"] <= 4, r
 
 
 @test
@@ -122,8 +117,7 @@ def cpython_threading_tcp_server_300_connections():
             assert got == want, (got, want)
         threads = os_threads(p.pid)
         print("   300 connections open, server OS threads: %d" % threads)
-        if THREADS_GREEN:
-            assert threads <= 4, threads
+        assert threads <= 4, threads
     finally:
         for s in socks:
             s.close()
@@ -132,9 +126,6 @@ def cpython_threading_tcp_server_300_connections():
 
 @test
 def curl_fetches_from_local_server():
-    if not THREADS_GREEN:
-        print("   skipped under the sanitized shim: curl's resolver thread hangs there")
-        return
     root = os.path.join(B, "test-logs", "www")
     os.makedirs(root, exist_ok=True)
     body = b"green world\n" * 1000
