@@ -11,8 +11,21 @@
 # know virtual ones).
 set -euo pipefail
 
-DEPS=(libev-dev libjansson-dev libcmocka-dev pkg-config)
-DEPS_TEST=(python3 curl redis-server redis-tools wrk gdb)
+# One package a line, so that changes to the lists merge cleanly.
+DEPS=(
+	libev-dev
+	libjansson-dev
+	libcmocka-dev
+	pkg-config
+)
+DEPS_TEST=(
+	python3
+	curl
+	redis-server
+	redis-tools
+	wrk
+	gdb
+)
 
 prog=mk/deps.sh
 
