@@ -4,7 +4,9 @@
  * resolver call runs on a small pool of real threads while the calling
  * greenlet parks; the result comes back through the hub's ev_async
  * (green__remote_*).  errno and h_errno are carried back, since they are
- * per thread.
+ * per thread.  When no pool thread can be created and none exists, the
+ * caller runs the lookup itself, blocking its hub for that long: a lookup
+ * that waits for a thread that will never come would park for ever.
  */
 #include "shim.h"
 
@@ -12,6 +14,7 @@
 #include <netdb.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <stdbool.h>
 #include <string.h>
 
 #define POOL_MAX 4
@@ -21,6 +24,7 @@ struct dns_job {
 	void (*run)(struct dns_job *job);
 	struct green__remote *remote;
 	int err, herr;
+	bool rejected; /* no pool thread: the caller runs it */
 	/* arguments and results, per call */
 	const char *node, *service, *name;
 	const struct addrinfo *hints;
@@ -76,6 +80,60 @@ static void *worker(void *arg)
 	return NULL;
 }
 
+/*
+ * No pool thread could be created and none exists: nobody will ever run
+ * what is queued.  Every job in the queue goes back to its caller, which
+ * runs the lookup itself (on its own hub's thread, blocking it, which is
+ * better than parking for ever).  Called with pool_lock held; returns the
+ * jobs, which the caller hands back once the lock is dropped.
+ */
+static struct dns_job *orphans_take(void)
+{
+	struct dns_job *all = queue_head;
+
+	queue_head = queue_tail = NULL;
+	return all;
+}
+
+static void orphans_return(struct green_hub *h, struct dns_job *all, struct dns_job *mine)
+{
+	struct dns_job *next;
+
+	for (struct dns_job *j = all; j; j = next) {
+		next = j->next;
+		j->rejected = true;
+		if (j == mine) {
+			/* Not parked yet: end the wait first, so that the
+			 * post only drops the last reference. */
+			green__remote_end(h, j->remote);
+			green__remote_post(j->remote, 0);
+		} else {
+			green__remote_post(j->remote, 0);
+		}
+	}
+}
+
+/* Start one more pool thread; false when the system would not give one
+ * (EAGAIN under RLIMIT_NPROC or the kernel's thread limit, ENOMEM). */
+static bool pool_grow(void)
+{
+	pthread_t tid;
+	pthread_attr_t attr;
+	int rc;
+
+	if (pthread_attr_init(&attr) != 0)
+		return false;
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	shim_passthrough++;
+	rc = SHIM_REAL(pthread_create)(&tid, &attr, worker, NULL);
+	shim_passthrough--;
+	pthread_attr_destroy(&attr);
+	if (rc != 0)
+		SHIM_DEBUG("dns: no pool thread (%s): the caller resolves itself",
+		           strerror(rc));
+	return rc == 0;
+}
+
 /* Queue job and park until a pool thread has run it.  Returns 0, or -1
  * when no thread could be had (the caller then runs the call itself). */
 static int submit(struct green_hub *h, struct dns_job *job)
@@ -84,6 +142,7 @@ static int submit(struct green_hub *h, struct dns_job *job)
 
 	if (green__remote_begin(h, &job->remote) < 0)
 		return -1;
+	job->rejected = false;
 	green__spin_lock(&pool_lock);
 	if (!sem_ready) {
 		SHIM_REAL(sem_init)(&queue_sem, 0, 0);
@@ -101,21 +160,22 @@ static int submit(struct green_hub *h, struct dns_job *job)
 		spawn = true;
 	}
 	green__spin_unlock(&pool_lock);
-	if (spawn) {
-		pthread_t tid;
-		pthread_attr_t attr;
+	if (spawn && !pool_grow()) {
+		struct dns_job *orphans = NULL;
 
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		shim_passthrough++;
-		if (SHIM_REAL(pthread_create)(&tid, &attr, worker, NULL) != 0) {
-			green__spin_lock(&pool_lock);
-			threads--;
-			idle--;
-			green__spin_unlock(&pool_lock);
+		green__spin_lock(&pool_lock);
+		threads--;
+		idle--;
+		/* Other submitters may have queued behind ours, counting on
+		 * the thread we promised: with no thread at all, they are
+		 * handed back too. */
+		if (threads == 0)
+			orphans = orphans_take();
+		green__spin_unlock(&pool_lock);
+		if (orphans) {
+			orphans_return(h, orphans, job);
+			return -1;
 		}
-		shim_passthrough--;
-		pthread_attr_destroy(&attr);
 	}
 	SHIM_REAL(sem_post)(&queue_sem);
 	/* Not cancellable: the pool thread writes into this greenlet's
@@ -123,6 +183,8 @@ static int submit(struct green_hub *h, struct dns_job *job)
 	green__park(h, GREEN_WAIT_OTHER, job->remote, GREEN_FOREVER,
 	            GREEN__PARK_NOCANCEL);
 	green__remote_end(h, job->remote);
+	if (job->rejected)
+		return -1;
 	errno = job->err;
 	h_errno = job->herr;
 	return 0;
