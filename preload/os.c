@@ -659,12 +659,61 @@ static int wait_park(struct green_hub *h, int fd, int64_t deadline, struct shim_
 	return rc;
 }
 
+/*
+ * The pidfd the shim opens to hear of one child's exit.  The fd number is
+ * the program's to close too (close_range, closefrom, a daemon's close
+ * loop): the fd table's generation says whether the number was closed
+ * since, and then it is no longer the shim's to wait on or to close, since
+ * the program may already have a file of its own under that number.
+ */
+struct wait_pidfd {
+	int fd;
+	uint32_t gen;
+	bool failed; /* none could be had, or the program closed ours */
+};
+
+static void wait_pidfd_open(struct wait_pidfd *p, pid_t pid)
+{
+	struct shim_fd *e;
+
+	/* pidfd_open sets close-on-exec itself. */
+	p->fd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (p->fd < 0) {
+		p->failed = true;
+		return;
+	}
+	e = shim_fd_get(p->fd);
+	if (!e) {
+		SHIM_REAL(close)(p->fd);
+		p->fd = -1;
+		p->failed = true;
+		return;
+	}
+	p->gen = e->gen;
+}
+
+static bool wait_pidfd_still_ours(const struct wait_pidfd *p)
+{
+	const struct shim_fd *e = p->fd >= 0 ? shim_fd_get(p->fd) : NULL;
+
+	return e && e->gen == p->gen;
+}
+
+static void wait_pidfd_close(struct wait_pidfd *p)
+{
+	if (wait_pidfd_still_ours(p)) {
+		shim_fd_closing(p->fd);
+		SHIM_REAL(close)(p->fd);
+	}
+	p->fd = -1;
+}
+
 static pid_t wait_green(struct green_hub *h, struct wait_call *c)
 {
 	struct shim_intr in;
 	int64_t backoff = CHILD_POLL_MIN;
-	int pidfd = -1, fd = -1;
-	bool own_pidfd = false;
+	struct wait_pidfd own = {.fd = -1};
+	int fd = -1;
 	int err = 0;
 
 	shim_intr_begin(&in, false);
@@ -682,10 +731,9 @@ static pid_t wait_green(struct green_hub *h, struct wait_call *c)
 				pid_t one = c->kind == 0 ? c->pid
 				                         : (c->idtype == P_PID ? (pid_t)c->id : -1);
 
-				if (one > 0 && pidfd < 0) {
-					pidfd = (int)syscall(SYS_pidfd_open, one, 0);
-					own_pidfd = pidfd >= 0;
-					fd = pidfd;
+				if (one > 0 && own.fd < 0 && !own.failed) {
+					wait_pidfd_open(&own, one);
+					fd = own.fd;
 				}
 			}
 		}
@@ -697,6 +745,14 @@ static pid_t wait_green(struct green_hub *h, struct wait_call *c)
 		               &in);
 		if (backoff < CHILD_POLL_MAX)
 			backoff *= 2;
+		if (rc < 0 && errno == EBADF && fd >= 0 && fd == own.fd &&
+		    !wait_pidfd_still_ours(&own)) {
+			/* The program closed our pidfd: go on with the
+			 * timer, as the kernel's wait does not notice. */
+			own.fd = fd = -1;
+			own.failed = true;
+			continue;
+		}
 		if (rc < 0 && errno == EINTR) {
 			if (wait_try(c)) {
 				err = errno;
@@ -712,10 +768,7 @@ static pid_t wait_green(struct green_hub *h, struct wait_call *c)
 			break;
 		}
 	}
-	if (own_pidfd) {
-		shim_fd_closing(pidfd);
-		SHIM_REAL(close)(pidfd);
-	}
+	wait_pidfd_close(&own);
 	errno = err;
 	return c->result;
 }
