@@ -82,7 +82,8 @@ LIBGREEN_FLAGS := -fPIC -fvisibility=hidden -Ilibgreen
 # an interposed libc function needs no attribute to be seen.
 PRELOAD_FLAGS := -fPIC -ftls-model=initial-exec -Ilibgreen -Ipreload
 GREEND_FLAGS := -Igreend -DGREEND_PRELOAD_PATH='"$(PKGLIBDIR)/libgreen-preload.so"'
-TESTS_FLAGS := -Itests -Ilibgreen -Igreend -Ipreload
+# -iquote: greend/spawn.h must not hide <spawn.h> from the tests
+TESTS_FLAGS := -iquote tests -iquote libgreen -iquote greend -iquote preload
 BENCH_FLAGS := -Ilibgreen
 
 $(B)/obj/libgreen/%.o: XFLAGS = $(LIBGREEN_FLAGS)

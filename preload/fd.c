@@ -56,7 +56,7 @@ static enum shim_fd_kind discover(int fd, struct shim_fd *e)
 		return SHIM_FD_UNKNOWN;
 	fl = SHIM_REAL(fcntl)(fd, F_GETFL);
 	e->user_nonblock = fl >= 0 && (fl & O_NONBLOCK);
-	e->shim_nonblock = false;
+	e->shim_nonblock = e->desc_shared = e->exec_cleared = false;
 	if (S_ISSOCK(st.st_mode))
 		return SHIM_FD_SOCKET;
 	if (S_ISFIFO(st.st_mode))
@@ -94,7 +94,7 @@ void shim_fd_created(int fd, enum shim_fd_kind kind, bool user_nonblock,
 	e->kind = (uint8_t)kind;
 	e->user_nonblock = user_nonblock;
 	e->shim_nonblock = shim_nonblock;
-	e->is_listener = false;
+	e->is_listener = e->desc_shared = e->exec_cleared = false;
 	e->stream = e->rx_drained = false;
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 }
@@ -117,15 +117,14 @@ void shim_fd_closing(int fd)
 	e->gen++;
 	e->kind = SHIM_FD_UNKNOWN;
 	e->user_nonblock = e->shim_nonblock = e->is_listener = false;
+	e->desc_shared = e->exec_cleared = false;
 	e->stream = e->rx_drained = false;
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 }
 
-void shim_fd_closing_range(unsigned int first, unsigned int last)
+void shim_fd_each(unsigned int first, unsigned int last, shim_fd_visit_fn fn, void *arg)
 {
-	shim_report_range_closing(first, last);
-	/* Only numbers the table has seen can have waiters or a kind to
-	 * forget; chunks that were never allocated are skipped whole. */
+	/* Chunks that were never allocated hold nothing: skipped whole. */
 	for (unsigned int c = first >> CHUNK_BITS; c < MAX_CHUNKS && c <= last >> CHUNK_BITS; c++) {
 		struct shim_fd *chunk = __atomic_load_n(&chunks[c], __ATOMIC_ACQUIRE);
 
@@ -135,9 +134,24 @@ void shim_fd_closing_range(unsigned int first, unsigned int last)
 			unsigned int fd = (c << CHUNK_BITS) | i;
 
 			if (fd >= first && fd <= last && chunk[i].kind != SHIM_FD_UNKNOWN)
-				shim_fd_closing((int)fd);
+				fn((int)fd, &chunk[i], arg);
 		}
 	}
+}
+
+static void close_one(int fd, struct shim_fd *e, void *arg)
+{
+	(void)e;
+	(void)arg;
+	shim_fd_closing(fd);
+}
+
+void shim_fd_closing_range(unsigned int first, unsigned int last)
+{
+	shim_report_range_closing(first, last);
+	/* Only numbers the table has seen can have waiters or a kind to
+	 * forget. */
+	shim_fd_each(first, last, close_one, NULL);
 }
 
 struct shim_fd *shim_fd_rediscover(int fd)
@@ -149,6 +163,7 @@ struct shim_fd *shim_fd_rediscover(int fd)
 		return NULL;
 	e->kind = SHIM_FD_UNKNOWN;
 	e->shim_nonblock = e->is_listener = false;
+	e->desc_shared = e->exec_cleared = false;
 	e->stream = e->rx_drained = false;
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 	return shim_fd_get(fd);
@@ -172,6 +187,8 @@ void shim_fd_duped(int oldfd, int newfd, bool cloexec)
 	to->user_nonblock = from->user_nonblock;
 	to->shim_nonblock = from->shim_nonblock;
 	to->is_listener = from->is_listener;
+	to->desc_shared = from->desc_shared;
+	to->exec_cleared = false;
 	to->stream = from->stream;
 	to->rx_drained = false;
 	to->rcvtimeo_ns = from->rcvtimeo_ns;

@@ -831,12 +831,16 @@ int waitid(idtype_t idtype, id_t id, siginfo_t *info, int options)
  * The child's hub must not share the parent's epoll instance: ev_loop_fork
  * makes libev build its own on the next iteration.  This is done whatever
  * the modules, since any greened call may have created the hub.  Then the
- * thread and dns modules put their own state right.
+ * thread and dns modules put their own state right.  In both processes the
+ * sockets the shim made non-blocking are marked shared (exec.c).
  */
 pid_t fork(void)
 {
 	pid_t pid = SHIM_REAL(fork)();
 
+	/* Both sides now share every description, and either may exec. */
+	if (pid >= 0 && !shim_passthrough)
+		shim_exec_forked();
 	if (pid == 0 && !shim_passthrough) {
 		struct green_hub *h = green__hub_peek();
 

@@ -95,6 +95,12 @@ struct shim_fd {
 	 * ever for sockets this process created, never for inherited fds. */
 	bool shim_nonblock;
 	bool is_listener;
+	/* The description is shared with a forked process, whose exec may
+	 * take O_NONBLOCK off it (exec.c): shim_nonblock is then what the
+	 * shim asked for, not necessarily what the kernel has. */
+	bool desc_shared;
+	/* exec.c took O_NONBLOCK off for an exec or spawn under way. */
+	bool exec_cleared;
 	bool stream;         /* SOCK_STREAM, known from socket/socketpair/accept */
 	bool rx_drained;     /* the last receive emptied the queue (a hint) */
 	int64_t rcvtimeo_ns; /* SO_RCVTIMEO, 0 = none */
@@ -115,6 +121,12 @@ void shim_fd_closing(int fd);
 void shim_fd_closing_range(unsigned int first, unsigned int last);
 /* dup/dup2/dup3/F_DUPFD: the new fd shares the open file description. */
 void shim_fd_duped(int oldfd, int newfd, bool cloexec);
+/* fn for every fd from first to last whose kind the table knows. */
+typedef void (*shim_fd_visit_fn)(int fd, struct shim_fd *e, void *arg);
+void shim_fd_each(unsigned int first, unsigned int last, shim_fd_visit_fn fn, void *arg);
+
+/* exec.c: fork shares every description with the child. */
+void shim_exec_forked(void);
 
 /*
  * Park until fd is ready for events (GREEN_READ/GREEN_WRITE) or until the

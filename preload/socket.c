@@ -16,7 +16,9 @@
  * origin sets O_NONBLOCK around the call only; accept on an unknown listener
  * waits for readiness first.  What the program set itself (fcntl, FIONBIO,
  * SOCK_NONBLOCK, accept4 flags) is what F_GETFL shows, and such a socket is
- * passed straight through.
+ * passed straight through.  Once fork shares a description the shim made
+ * non-blocking, the other process's exec may clear the flag (exec.c):
+ * accept and connect then check instead of trusting it.
  */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
@@ -83,6 +85,13 @@ static void make_blocking(struct shim_fd *e, int fd)
 		return;
 	if (SHIM_REAL(ioctl)(fd, FIONBIO, &off) == 0)
 		e->shim_nonblock = false;
+}
+
+/* Whether the kernel surely has the O_NONBLOCK the shim set: not once a
+ * forked process, whose exec clears it (exec.c), shares the description. */
+static bool nonblock_sure(const struct shim_fd *e)
+{
+	return e->shim_nonblock && !e->desc_shared;
 }
 
 static int64_t timeo_deadline(int64_t timeo_ns)
@@ -742,7 +751,7 @@ static int sock_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		/* A blocking listener of unknown origin: readiness first (a
 		 * sibling process may still take the connection, and then the
 		 * real accept blocks until the next one). */
-		if (e->shim_nonblock || shim_ready_now(fd, GREEN_READ) != 0 ||
+		if (nonblock_sure(e) || shim_ready_now(fd, GREEN_READ) != 0 ||
 		    !is_listening(fd)) {
 			c = SHIM_REAL(accept4)(fd, addr, alen, flags);
 			if (c >= 0) {
@@ -755,7 +764,7 @@ static int sock_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		if (shim_wait_fd_intr(h, fd, GREEN_READ, deadline, &in, false) == 0)
 			continue;
 		err = errno;
-		if (err == EINTR && (e->shim_nonblock || shim_ready_now(fd, GREEN_READ) > 0)) {
+		if (err == EINTR && (nonblock_sure(e) || shim_ready_now(fd, GREEN_READ) > 0)) {
 			c = SHIM_REAL(accept4)(fd, addr, alen, flags);
 			if (c >= 0) {
 				accepted(e, c, flags);
@@ -786,7 +795,7 @@ static int connect_once(struct shim_fd *e, int fd, const struct sockaddr *addr,
 {
 	int fl = -1, rc, err;
 
-	if (!e->shim_nonblock) {
+	if (!nonblock_sure(e)) {
 		fl = SHIM_REAL(fcntl)(fd, F_GETFL);
 		if (fl >= 0 && !(fl & O_NONBLOCK))
 			SHIM_REAL(fcntl)(fd, F_SETFL, fl | O_NONBLOCK);
@@ -795,10 +804,12 @@ static int connect_once(struct shim_fd *e, int fd, const struct sockaddr *addr,
 	}
 	rc = SHIM_REAL(connect)(fd, addr, alen);
 	err = errno;
-	if (fl >= 0)
+	if (fl >= 0) {
 		SHIM_REAL(fcntl)(fd, F_SETFL, fl);
-	else
+		e->shim_nonblock = false; /* blocking, as it was */
+	} else {
 		make_blocking(e, fd);
+	}
 	errno = err;
 	return rc;
 }
@@ -1044,10 +1055,21 @@ static int shim_fcntl(fcntl_fn real, int fd, int cmd, void *arg)
 	case F_SETFL:
 		fl = (int)(intptr_t)arg;
 		e = shim_fd_get(fd);
-		if (e && e->shim_nonblock && !(fl & O_NONBLOCK))
-			rc = real(fd, cmd, fl | O_NONBLOCK);
-		else
+		if (e && e->shim_nonblock && !(fl & O_NONBLOCK)) {
+			/* Keep the shim's flag, or on a shared description
+			 * whatever the kernel has now (a child's exec may
+			 * have cleared it for the child's sake). */
+			int keep = O_NONBLOCK;
+
+			if (e->desc_shared) {
+				int cur = real(fd, F_GETFL);
+
+				keep = cur >= 0 ? (cur & O_NONBLOCK) : 0;
+			}
+			rc = real(fd, cmd, fl | keep);
+		} else {
 			rc = real(fd, cmd, fl);
+		}
 		if (rc == 0 && e) {
 			e->user_nonblock = (fl & O_NONBLOCK) != 0;
 			if (e->user_nonblock)
