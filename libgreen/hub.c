@@ -61,6 +61,7 @@ static int registry_lock;
 
 static once_flag exit_key_once = ONCE_FLAG_INIT;
 static tss_t exit_key;
+static bool exit_key_ok;
 
 int64_t green_now(void)
 {
@@ -570,10 +571,12 @@ static void hub_thread_exit(void *arg)
 	hub_destroy(h);
 }
 
+/* tss_create says thrd_error, not necessarily with errno set; without the
+ * key, a thread that ends leaves its hub behind (a leak, nothing worse),
+ * and no one else's key is ever written in its place. */
 static void make_exit_key(void)
 {
-	if (tss_create(&exit_key, hub_thread_exit) != thrd_success)
-		exit_key = 0;
+	exit_key_ok = tss_create(&exit_key, hub_thread_exit) == thrd_success;
 }
 
 static struct green_hub *hub_create(void)
@@ -642,7 +645,8 @@ static struct green_hub *hub_create(void)
 
 	call_once(&exit_key_once, make_exit_key);
 	tls_hub = h;
-	tss_set(exit_key, h);
+	if (exit_key_ok)
+		tss_set(exit_key, h);
 	return h;
 
 out_destroy_loop:
