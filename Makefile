@@ -118,7 +118,7 @@ GREEND_COMMON_SRCS := $(filter-out $(GREEND_MAINS),$(wildcard greend/*.c))
 GREEND_COMMON_A := $(if $(GREEND_COMMON_SRCS),$(B)/libgreend-common.a)
 GREEND_BIN := $(if $(wildcard greend/greend.c),$(B)/greend)
 GREENCTL_BIN := $(if $(wildcard greend/greenctl.c),$(B)/greenctl)
-GREEND_LDLIBS := -ljansson -lev -lm
+GREEND_LDLIBS := -lmicrohttpd -ljansson -lev -lm
 
 PRELOAD_SRCS := $(wildcard preload/*.c)
 PRELOAD_OBJS := $(call objs,$(PRELOAD_SRCS))
@@ -134,7 +134,7 @@ TESTSUPPORT_A := $(if $(TESTSUPPORT_SRCS),$(B)/libtestsupport.a)
 TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 HELPER_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(HELPER_SRCS))
 TEST_LIBS := $(TESTSUPPORT_A) $(GREEND_COMMON_A) $(LIBGREEN_A)
-TEST_LDLIBS := -lcmocka -ljansson -lev -lpthread -lm
+TEST_LDLIBS := -lcmocka -lmicrohttpd -ljansson -lev -lpthread -lm
 IT_SCRIPTS := $(sort $(wildcard tests/it_*.sh tests/it_*.py))
 
 EXAMPLE_SRCS := $(wildcard examples/*.c)

@@ -16,6 +16,7 @@ DEPS=(
 	libev-dev
 	libjansson-dev
 	libcmocka-dev
+	libmicrohttpd-dev
 	pkg-config
 )
 DEPS_TEST=(
@@ -25,6 +26,7 @@ DEPS_TEST=(
 	redis-tools
 	wrk
 	gdb
+	prometheus
 )
 
 prog=mk/deps.sh
