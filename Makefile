@@ -186,7 +186,7 @@ $(FLAGS_STAMP) $(GREEND_FLAGS_STAMP): FORCE
 
 # ---- rules -----------------------------------------------------------------
 
-.PHONY: all check bench demo install uninstall clean FORCE
+.PHONY: all check bench demo install uninstall deb clean FORCE
 FORCE:
 
 all: $(ALL_TARGETS)
@@ -338,6 +338,29 @@ uninstall:
 		echo "rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${f##*/}"; \
 		rm -f '$(DESTDIR)$(SYSTEMDUNITDIR)'/"$${f##*/}"; \
 	done
+
+# ---- Debian packages -------------------------------------------------------
+
+# dpkg-buildpackage writes its packages to the parent of the tree it builds,
+# so it builds a copy of this tree inside $(DEB_DIR); greend_*.deb,
+# libgreen0_*.deb and libgreen-dev_*.deb land in $(DEB_DIR) itself.
+DEB_DIR := $(B)/deb
+DEB_SRC := $(DEB_DIR)/greend-$(VERSION)
+
+deb:
+	rm -rf '$(DEB_DIR)'
+	mkdir -p '$(DEB_SRC)'
+	tar -c --exclude=./.git --exclude=./build --exclude='./build-*' --exclude='./$(B)' -f - . | \
+		tar -x -C '$(DEB_SRC)'
+	cd '$(DEB_SRC)' && dpkg-buildpackage -us -uc -b
+	rm -rf '$(DEB_SRC)'
+	$(Q)if command -v lintian >/dev/null; then \
+		echo 'lintian $(DEB_DIR)/*.changes'; \
+		lintian --fail-on error '$(DEB_DIR)'/*.changes; \
+	else \
+		echo 'make deb: lintian is not installed; not checked'; \
+	fi
+	@ls -1 '$(DEB_DIR)'/*.deb
 
 clean:
 	rm -rf $(sort build build-san $(B))
