@@ -348,6 +348,7 @@ DEB_DIR := $(B)/deb
 DEB_SRC := $(DEB_DIR)/greend-$(VERSION)
 
 deb:
+	$(Q)bash mk/deps.sh deb
 	rm -rf '$(DEB_DIR)'
 	mkdir -p '$(DEB_SRC)'
 	tar -c --exclude=./.git --exclude=./build --exclude='./build-*' --exclude='./$(B)' -f - . | \

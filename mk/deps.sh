@@ -6,6 +6,7 @@
 #
 #   mk/deps.sh          check/install DEPS
 #   mk/deps.sh test     check/install DEPS and DEPS_TEST
+#   mk/deps.sh deb      check/install DEPS and DEPS_DEB (make deb)
 #
 # Add packages to the lists below (real package names: dpkg-query does not
 # know virtual ones).
@@ -29,13 +30,20 @@ DEPS_TEST=(
 	prometheus
 )
 
+DEPS_DEB=(
+	dpkg-dev
+	debhelper
+	lintian
+)
+
 prog=mk/deps.sh
 
 case ${1:-build} in
 build) want=("${DEPS[@]}") ;;
 test) want=("${DEPS[@]}" "${DEPS_TEST[@]}") ;;
+deb) want=("${DEPS[@]}" "${DEPS_DEB[@]}") ;;
 *)
-	echo "usage: $prog [test]" >&2
+	echo "usage: $prog [test|deb]" >&2
 	exit 2
 	;;
 esac
