@@ -141,8 +141,10 @@ def test_pid1_sigterm_stops_the_namespace():
                            {"name": "spawner", "restart": "never", "start_secs": 0,
                             "command": ["/bin/sh", "-c", "setsid /bin/sh %s %s & exit 0" % (script, marker)]}]}
         with Pid1(cfg) as p:
-            wait_for(lambda: [c for c in children_of(p.host_pid) if c[1] == "sh"], 10,
-                     "the detached shell under greend")
+            # Its sleep runs once its trap is set: only then may SIGTERM come.
+            wait_for(lambda: [k for c in children_of(p.host_pid) if c[1] == "sh"
+                              for k in children_of(c[0]) if k[1] == "sleep"], 10,
+                     "the detached shell under greend, with its trap set")
             p.g.wait_state("a:0", "running")
             t0 = time.monotonic()
             os.kill(p.host_pid, signal.SIGTERM)
