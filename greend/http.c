@@ -178,7 +178,7 @@ static bool wants_openmetrics(const char *accept)
 		return false;
 	snprintf(buf, sizeof(buf), "%s", accept);
 	for (item = strtok_r(buf, ",", &save); item; item = strtok_r(NULL, ",", &save)) {
-		char *semi = strchr(item, ';'), *q;
+		char *semi = strchr(item, ';'), *param;
 		double qv = 1;
 		size_t n;
 
@@ -186,8 +186,12 @@ static bool wants_openmetrics(const char *accept)
 		n = semi ? (size_t)(semi - item) : strlen(item);
 		while (n && (item[n - 1] == ' ' || item[n - 1] == '\t'))
 			n--;
-		if (semi && (q = strstr(semi, "q=")))
-			qv = strtod(q + 2, NULL);
+		for (param = semi; param; param = strchr(param + 1, ';')) {
+			const char *p = param + 1 + strspn(param + 1, " \t");
+
+			if ((p[0] == 'q' || p[0] == 'Q') && p[1] == '=')
+				qv = strtod(p + 2, NULL);
+		}
 		if (n == 28 && strncasecmp(item, "application/openmetrics-text", n) == 0)
 			om = qv > om ? qv : om;
 		else if (n == 10 && strncasecmp(item, "text/plain", n) == 0)

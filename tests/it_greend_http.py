@@ -140,6 +140,11 @@ def test_paths_and_answers():
         check("# TYPE greend_build info" in om, om)
         st, hdr, _ = get(g.port, "/metrics", headers={"Accept": "text/plain;q=0.9,application/openmetrics-text;q=0.1"})
         check(hdr["Content-Type"].startswith("text/plain"), "the scraper's preference wins: %s" % hdr)
+        st, hdr, _ = get(g.port, "/metrics", headers={
+            "Accept": "application/openmetrics-text; version=1.0.0; q=0.2, text/plain; q=0.9"})
+        check(hdr["Content-Type"].startswith("text/plain"), "q after other parameters: %s" % hdr)
+        st, hdr, _ = get(g.port, "/metrics", headers={"Accept": "application/openmetrics-text;q=0"})
+        check(hdr["Content-Type"].startswith("text/plain"), "q=0 means not acceptable: %s" % hdr)
 
 
 def test_readyz_503_names_the_others():
