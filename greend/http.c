@@ -57,16 +57,22 @@ static void timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 	drive(w->data);
 }
 
+/* The library sees the client go and closes the connection. */
+static void cut(struct gd_http *h, struct gd_http_conn *c)
+{
+	c->deadline = 0;
+	shutdown(c->fd, SHUT_RDWR);
+	h->info->http_cut++;
+}
+
 static void reaper_cb(struct ev_loop *loop, ev_timer *w, int revents)
 {
 	struct gd_http *h = w->data;
 	double now = ev_now(loop);
 
 	for (struct gd_http_conn *c = h->conns; c; c = c->next) {
-		if (c->deadline > 0 && now >= c->deadline) {
-			c->deadline = 0;
-			shutdown(c->fd, SHUT_RDWR);
-		}
+		if (c->deadline > 0 && now >= c->deadline)
+			cut(h, c);
 	}
 }
 
@@ -78,10 +84,8 @@ static void evict_idle(struct gd_http *h)
 	for (struct gd_http_conn *c = h->conns; c; c = c->next)
 		if (c->deadline > 0)
 			victim = c;     /* the list is newest first */
-	if (victim) {
-		victim->deadline = 0;
-		shutdown(victim->fd, SHUT_RDWR);
-	}
+	if (victim)
+		cut(h, victim);
 }
 
 static void on_conn(void *cls, struct MHD_Connection *conn, void **ctx,
@@ -105,6 +109,7 @@ static void on_conn(void *cls, struct MHD_Connection *conn, void **ctx,
 			h->conns->prev = c;
 		h->conns = c;
 		h->nconns++;
+		h->info->http_connections = h->nconns;
 		*ctx = c;
 		if (!ev_is_active(&h->reaper))
 			ev_timer_again(h->loop, &h->reaper);
@@ -120,6 +125,7 @@ static void on_conn(void *cls, struct MHD_Connection *conn, void **ctx,
 		c->next->prev = c->prev;
 	free(c);
 	h->nconns--;
+	h->info->http_connections = h->nconns;
 	*ctx = NULL;
 	if (!h->conns)
 		ev_timer_stop(h->loop, &h->reaper);
@@ -140,6 +146,8 @@ static void on_done(void *cls, struct MHD_Connection *conn, void **req,
 	struct gd_http *h = cls;
 	struct gd_http_conn *c = conn_of(conn);
 
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+		h->info->http_requests++;
 	if (c)
 		c->deadline = ev_now(h->loop) + GD_HTTP_REQUEST_DEADLINE_S;
 }
@@ -378,6 +386,7 @@ int gd_http_open(struct gd_http *h, struct ev_loop *loop, struct gd_sup *sup,
 	h->reaper.repeat = 0.5;
 	h->io.data = h->timer.data = h->reaper.data = h;
 	ev_io_start(loop, &h->io);
+	info->http_open = true;
 	drive(h);
 	return 0;
 fail:
@@ -402,6 +411,7 @@ void gd_http_close(struct gd_http *h)
 	/* Closes the connections (on_conn frees ours) and the listener. */
 	MHD_stop_daemon(h->mhd);
 	h->mhd = NULL;
+	h->info->http_open = false;
 	if (h->unix_path)
 		unlink(h->unix_path);
 	free(h->unix_path);

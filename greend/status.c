@@ -285,6 +285,17 @@ static void self_metrics(FILE *f, enum gd_metrics_format fmt)
 	}
 }
 
+static void http_metrics(FILE *f, enum gd_metrics_format fmt, const struct gd_daemon_info *di)
+{
+	family(f, fmt, "greend_http_connections", "gauge", "Open connections to the HTTP endpoint.");
+	sample(f, "greend_http_connections", (double)di->http_connections);
+	family(f, fmt, "greend_http_requests_total", "counter", "HTTP requests answered.");
+	sample(f, "greend_http_requests_total", (double)di->http_requests);
+	family(f, fmt, "greend_http_connections_cut_total", "counter",
+	       "HTTP connections shut for a late request head or to make room for a new one.");
+	sample(f, "greend_http_connections_cut_total", (double)di->http_cut);
+}
+
 static void worker_metrics(FILE *f, enum gd_metrics_format fmt, const struct gd_sup *s)
 {
 	for (int running = 0; running < 2; running++) {
@@ -340,6 +351,8 @@ char *gd_metrics_render(const struct gd_sup *s, const struct gd_daemon_info *di,
 	       "greend's version.");
 	fprintf(f, "greend_build_info{version=\"%s\"} 1\n", GREEND_VERSION);
 	self_metrics(f, fmt);
+	if (di->http_open)
+		http_metrics(f, fmt, di);
 	worker_metrics(f, fmt, s);
 
 	family(f, fmt, "greend_instance_state", "gauge",

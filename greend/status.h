@@ -12,6 +12,11 @@
 struct gd_daemon_info {
 	double started_mono;
 	const char *socket;
+	/* Kept by the HTTP endpoint while it is open. */
+	bool http_open;
+	size_t http_connections;
+	unsigned long long http_requests;       /* answered, any status */
+	unsigned long long http_cut;            /* shut: late request head, or evicted */
 };
 
 json_t *gd_status_instance(const struct gd_instance *in, double now);

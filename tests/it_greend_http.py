@@ -122,6 +122,8 @@ def test_paths_and_answers():
         check(sample(text, "greend_worker_instances_wanted", worker="a") == 2, text)
         check(sample(text, "greend_worker_instances_running", worker="a") == 2, text)
         check(sample(text, "greend_process_open_fds") > 0, text)
+        check(sample(text, "greend_http_requests_total") >= 5, text)
+        check(sample(text, "greend_http_connections") >= 1, text)
         check(sample(text, "greend_process_resident_memory_bytes") > 0, text)
         check("greend_hub_max_blocking_seconds" in text, text)
         check(not [l for l in text.splitlines() if l.split("{")[0].split(" ")[0].endswith("_ms")],
@@ -262,6 +264,9 @@ def test_500_idle_connections():
                 c.close()
         wait_for(lambda: fd_count(g.proc.pid) <= base + 1, 15, "greend to drop the connections")
         check(g.status()["ok"], "control socket")
+        text = g.request({"cmd": "metrics"})["text"]
+        check(sample(text, "greend_http_connections_cut_total") >= 400, text)
+        check(sample(text, "greend_http_connections") == 0, text)
 
 
 def test_slow_client_is_cut_and_others_served():
