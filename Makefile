@@ -119,7 +119,7 @@ GREEND_COMMON_SRCS := $(filter-out $(GREEND_MAINS),$(wildcard greend/*.c))
 GREEND_COMMON_A := $(if $(GREEND_COMMON_SRCS),$(B)/libgreend-common.a)
 GREEND_BIN := $(if $(wildcard greend/greend.c),$(B)/greend)
 GREENCTL_BIN := $(if $(wildcard greend/greenctl.c),$(B)/greenctl)
-GREEND_LDLIBS := -ljansson -lev -lm
+GREEND_LDLIBS := -lmicrohttpd -ljansson -lev -lm
 
 PRELOAD_SRCS := $(wildcard preload/*.c)
 PRELOAD_OBJS := $(call objs,$(PRELOAD_SRCS))
@@ -135,7 +135,7 @@ TESTSUPPORT_A := $(if $(TESTSUPPORT_SRCS),$(B)/libtestsupport.a)
 TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
 HELPER_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(HELPER_SRCS))
 TEST_LIBS := $(TESTSUPPORT_A) $(GREEND_COMMON_A) $(LIBGREEN_A)
-TEST_LDLIBS := -lcmocka -ljansson -lev -lpthread -lm
+TEST_LDLIBS := -lcmocka -lmicrohttpd -ljansson -lev -lpthread -lm
 IT_SCRIPTS := $(sort $(wildcard tests/it_*.sh tests/it_*.py))
 
 EXAMPLE_SRCS := $(wildcard examples/*.c)
@@ -187,7 +187,7 @@ $(FLAGS_STAMP) $(GREEND_FLAGS_STAMP): FORCE
 
 # ---- rules -----------------------------------------------------------------
 
-.PHONY: all check bench demo install uninstall clean FORCE
+.PHONY: all check bench demo install uninstall deb clean FORCE
 FORCE:
 
 all: $(ALL_TARGETS)
@@ -339,6 +339,30 @@ uninstall:
 		echo "rm -f $(DESTDIR)$(SYSTEMDUNITDIR)/$${f##*/}"; \
 		rm -f '$(DESTDIR)$(SYSTEMDUNITDIR)'/"$${f##*/}"; \
 	done
+
+# ---- Debian packages -------------------------------------------------------
+
+# dpkg-buildpackage writes its packages to the parent of the tree it builds,
+# so it builds a copy of this tree inside $(DEB_DIR); greend_*.deb,
+# libgreen0_*.deb and libgreen-dev_*.deb land in $(DEB_DIR) itself.
+DEB_DIR := $(B)/deb
+DEB_SRC := $(DEB_DIR)/greend-$(VERSION)
+
+deb:
+	$(Q)bash mk/deps.sh deb
+	rm -rf '$(DEB_DIR)'
+	mkdir -p '$(DEB_SRC)'
+	tar -c --exclude=./.git --exclude=./build --exclude='./build-*' --exclude='./$(B)' -f - . | \
+		tar -x -C '$(DEB_SRC)'
+	cd '$(DEB_SRC)' && dpkg-buildpackage -us -uc -b
+	rm -rf '$(DEB_SRC)'
+	$(Q)if command -v lintian >/dev/null; then \
+		echo 'lintian $(DEB_DIR)/*.changes'; \
+		lintian --fail-on error '$(DEB_DIR)'/*.changes; \
+	else \
+		echo 'make deb: lintian is not installed; not checked'; \
+	fi
+	@ls -1 '$(DEB_DIR)'/*.deb
 
 clean:
 	rm -rf $(sort build build-san $(B))

@@ -16,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "addr.h"
 #include "config.h"
 #include "proto.h"
 
@@ -296,6 +297,7 @@ void gd_config_free(struct gd_config *cfg)
 	free(cfg->path);
 	free(cfg->control_socket);
 	free(cfg->socket_group);
+	free(cfg->http_listen);
 	free(cfg->preload);
 	free(cfg->log_dir);
 	for (size_t i = 0; i < cfg->nworkers; i++)
@@ -672,6 +674,35 @@ static int parse_workers(struct ctx *c, json_t *v, struct gd_config *cfg)
 	return 0;
 }
 
+/* A listen address; "unix:PATH" resolves a relative PATH like every path. */
+static int parse_listen_addr(struct ctx *c, const char *path, json_t *v, char **out)
+{
+	const char *s = NULL;
+	struct gd_addr a;
+	char why[128], *text, *abs;
+
+	if (get_string(c, path, v, PATH_MAX - 1, &s) < 0)
+		return -1;
+	if (strncmp(s, "unix:", 5) == 0 && s[5] && s[5] != '/') {
+		if (!(abs = resolve(c, s + 5)))
+			return oom(c);
+		if (asprintf(&text, "unix:%s", abs) < 0) {
+			free(abs);
+			return oom(c);
+		}
+		free(abs);
+	} else if (!(text = xstrdup(s))) {
+		return oom(c);
+	}
+	if (gd_addr_parse(text, &a, why, sizeof(why)) < 0) {
+		free(text);
+		return fail(c, path, "%s (got \"%s\")", why, s);
+	}
+	free(*out);
+	*out = text;
+	return 0;
+}
+
 static struct gd_config *parse_root(struct ctx *c, json_t *root)
 {
 	struct gd_config *cfg;
@@ -730,6 +761,9 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 				goto err;
 		} else if (strcmp(key, "dump_timeout_ms") == 0) {
 			if (get_long(c, key, v, 10, 60000, &cfg->dump_timeout_ms) < 0)
+				goto err;
+		} else if (strcmp(key, "http_listen") == 0) {
+			if (parse_listen_addr(c, key, v, &cfg->http_listen) < 0)
 				goto err;
 		} else if (strcmp(key, "workers") == 0) {
 			if (parse_workers(c, v, cfg) < 0)

@@ -52,6 +52,7 @@ struct gd_config {
 	long long log_max_bytes;/* rotate NAME.log past this size; 0 = never */
 	long log_backups;
 	long dump_timeout_ms;
+	char *http_listen;      /* "HOST:PORT", "[V6]:PORT", "unix:PATH", or NULL: off */
 	struct gd_worker_conf **workers;
 	size_t nworkers;
 };

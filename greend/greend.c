@@ -1,7 +1,8 @@
 /*
  * greend.c - the supervisor daemon's main: command line, config, the
- * control socket, signals (TERM/INT stop, HUP reload), systemd
- * notification, and daemonizing when not in the foreground.
+ * control socket and HTTP endpoint, signals (TERM/INT stop, HUP reload),
+ * systemd notification, daemonizing when not in the foreground, and what
+ * PID 1 of a container owes the processes the kernel hands it.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +22,7 @@
 
 #include "config.h"
 #include "control.h"
+#include "http.h"
 #include "log.h"
 #include "notify.h"
 #include "proto.h"
@@ -34,13 +37,21 @@ struct daemon {
 	char *config_copy;
 	struct gd_sup sup;
 	struct gd_control ctl;
+	struct gd_http http;
 	struct gd_daemon_info info;
 	ev_signal sigterm, sigint, sighup;
 	ev_check exit_check;
 	ev_prepare status_prepare;
 	bool status_due;
 	int stop_requests;
+	bool pid1;              /* PID 1 of a pid namespace: the reaper of last resort */
+	bool others_signalled;  /* PID 1 has sent SIGTERM to the rest of the namespace */
+	ev_timer others_kill;   /* and SIGKILL after this */
 };
+
+/* How long PID 1 gives the processes that are not workers to go after
+ * SIGTERM before SIGKILL. */
+#define OTHERS_STOP_TIMEOUT_S 5.0
 
 static void usage(FILE *f)
 {
@@ -84,6 +95,48 @@ static void status_prepare_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 	send_status(d);
 }
 
+static long socket_gid(const struct gd_config *cfg)
+{
+	struct group *gr = cfg->socket_group ? getgrnam(cfg->socket_group) : NULL;
+
+	return gr ? (long)gr->gr_gid : -1;
+}
+
+static int http_open(struct daemon *d, const char *addr, char *err, size_t errlen)
+{
+	if (gd_http_open(&d->http, d->loop, &d->sup, &d->info, addr, d->sup.cfg->socket_mode,
+			 socket_gid(d->sup.cfg), err, errlen) < 0)
+		return -1;
+	log_info("http: listening on %s", addr);
+	return 0;
+}
+
+/* A reload moved, added or removed http_listen.  The old listener goes
+ * first (the new address may be the same port); if the new one cannot be
+ * opened the old comes back and the reload says why. */
+static void http_apply(struct daemon *d, json_t *report)
+{
+	const char *want = d->sup.cfg->http_listen;
+	char *had = d->http.addr ? strdup(d->http.addr) : NULL;
+	char err[1024], err2[1024];
+
+	if ((!want && !had) || (want && had && strcmp(want, had) == 0))
+		goto out;
+	gd_http_close(&d->http);
+	if (!want) {
+		log_info("http: closed %s", had);
+		goto out;
+	}
+	if (http_open(d, want, err, sizeof(err)) == 0)
+		goto out;
+	log_errx("%s", err);
+	json_array_append_new(json_object_get(report, "warnings"), json_string(err));
+	if (had && http_open(d, had, err2, sizeof(err2)) < 0)
+		log_errx("%s", err2);
+out:
+	free(had);
+}
+
 static int do_reload(void *data, json_t *report, char *err, size_t errlen)
 {
 	struct daemon *d = data;
@@ -106,6 +159,7 @@ static int do_reload(void *data, json_t *report, char *err, size_t errlen)
 		gd_notify("READY=1");
 		return -1;
 	}
+	http_apply(d, report);
 	{
 		char *s = json_dumps(report, JSON_COMPACT);
 
@@ -117,12 +171,41 @@ static int do_reload(void *data, json_t *report, char *err, size_t errlen)
 	return 0;
 }
 
+/* Whether any child is left, exited or not, without reaping it: libev's
+ * SIGCHLD handler reaps every child, workers or not. */
+static bool have_children(void)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) == 0;
+}
+
+static void others_kill_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	log_warnx("processes left in the namespace after %.0f s: sending SIGKILL",
+		  OTHERS_STOP_TIMEOUT_S);
+	kill(-1, SIGKILL);
+}
+
 static void exit_check_cb(struct ev_loop *loop, ev_check *c, int revents)
 {
 	struct daemon *d = c->data;
 
-	if (gd_sup_all_at_rest(&d->sup))
-		ev_break(loop, EVBREAK_ALL);
+	if (!gd_sup_all_at_rest(&d->sup))
+		return;
+	/* As PID 1, everything left in the namespace is ours to stop: the
+	 * kernel would SIGKILL it when we exit, with no chance to clean up. */
+	if (d->pid1 && have_children()) {
+		if (!d->others_signalled) {
+			d->others_signalled = true;
+			log_info("all workers stopped; sending SIGTERM to the other processes");
+			kill(-1, SIGTERM);
+			ev_timer_start(loop, &d->others_kill);
+		}
+		return;
+	}
+	ev_break(loop, EVBREAK_ALL);
 }
 
 static void do_shutdown(void *data)
@@ -248,6 +331,7 @@ int main(int argc, char **argv)
 
 	memset(&d, 0, sizeof(d));
 	d.config_path = DEFAULT_CONFIG;
+	d.pid1 = getpid() == 1;
 	gd_log_init("greend");
 	while ((opt = getopt_long(argc, argv, "c:fh", opts, NULL)) != -1) {
 		switch (opt) {
@@ -293,7 +377,8 @@ int main(int argc, char **argv)
 	d.config_path = d.config_copy;
 	gd_notify_init();
 	signal(SIGPIPE, SIG_IGN);
-	if (!foreground && !gd_notify_enabled() && daemonize(&ready_fd) < 0) {
+	/* PID 1 must stay: its exit ends the container. */
+	if (!foreground && !d.pid1 && !gd_notify_enabled() && daemonize(&ready_fd) < 0) {
 		log_errx("daemonizing: %s", strerror(errno));
 		gd_config_free(cfg);
 		goto out_free_path;
@@ -321,6 +406,11 @@ int main(int argc, char **argv)
 	d.ctl.data = &d;
 	d.ctl.reload = do_reload;
 	d.ctl.shutdown = do_shutdown;
+	if (d.sup.cfg->http_listen && http_open(&d, d.sup.cfg->http_listen, err, sizeof(err)) < 0) {
+		log_errx("%s", err);
+		gd_control_close(&d.ctl);
+		goto out_free_sup;
+	}
 
 	ev_signal_init(&d.sigterm, sig_cb, SIGTERM);
 	ev_signal_init(&d.sigint, sig_cb, SIGINT);
@@ -329,6 +419,7 @@ int main(int argc, char **argv)
 	ev_signal_start(d.loop, &d.sigterm);
 	ev_signal_start(d.loop, &d.sigint);
 	ev_signal_start(d.loop, &d.sighup);
+	ev_timer_init(&d.others_kill, others_kill_cb, OTHERS_STOP_TIMEOUT_S, 0.);
 	ev_check_init(&d.exit_check, exit_check_cb);
 	d.exit_check.data = &d;
 	ev_prepare_init(&d.status_prepare, status_prepare_cb);
@@ -348,11 +439,13 @@ int main(int argc, char **argv)
 	log_info("all workers stopped; exiting");
 	rc = 0;
 	gd_notify_watchdog_stop(d.loop);
+	gd_http_close(&d.http);
 	gd_control_close(&d.ctl);
 	ev_signal_stop(d.loop, &d.sigterm);
 	ev_signal_stop(d.loop, &d.sigint);
 	ev_signal_stop(d.loop, &d.sighup);
 	ev_check_stop(d.loop, &d.exit_check);
+	ev_timer_stop(d.loop, &d.others_kill);
 	ev_prepare_stop(d.loop, &d.status_prepare);
 out_free_sup:
 	gd_sup_free(&d.sup);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -16,10 +17,24 @@
 static const char *log_prog = "greend";
 static bool log_journal;
 
+/* systemd.exec(5): JOURNAL_STREAM is "DEV:INODE" of the stream systemd
+ * connected; it may have been inherited past a redirection, so the
+ * prefixes are used only while stderr is still that stream. */
+static bool stderr_is_journal(void)
+{
+	const char *js = getenv("JOURNAL_STREAM");
+	unsigned long long dev, ino;
+	struct stat st;
+
+	if (!js || sscanf(js, "%llu:%llu", &dev, &ino) != 2 || fstat(STDERR_FILENO, &st) < 0)
+		return false;
+	return (unsigned long long)st.st_dev == dev && (unsigned long long)st.st_ino == ino;
+}
+
 void gd_log_init(const char *prog)
 {
 	log_prog = prog;
-	log_journal = getenv("JOURNAL_STREAM") != NULL;
+	log_journal = stderr_is_journal();
 }
 
 void gd_log(int prio, const char *fmt, ...)

@@ -6,6 +6,7 @@
 #
 #   mk/deps.sh          check/install DEPS
 #   mk/deps.sh test     check/install DEPS and DEPS_TEST
+#   mk/deps.sh deb      check/install DEPS and DEPS_DEB (make deb)
 #
 # Add packages to the lists below (real package names: dpkg-query does not
 # know virtual ones).
@@ -16,6 +17,7 @@ DEPS=(
 	libev-dev
 	libjansson-dev
 	libcmocka-dev
+	libmicrohttpd-dev
 	pkg-config
 )
 DEPS_TEST=(
@@ -25,6 +27,13 @@ DEPS_TEST=(
 	redis-tools
 	wrk
 	gdb
+	prometheus
+)
+
+DEPS_DEB=(
+	dpkg-dev
+	debhelper
+	lintian
 )
 
 prog=mk/deps.sh
@@ -32,8 +41,9 @@ prog=mk/deps.sh
 case ${1:-build} in
 build) want=("${DEPS[@]}") ;;
 test) want=("${DEPS[@]}" "${DEPS_TEST[@]}") ;;
+deb) want=("${DEPS[@]}" "${DEPS_DEB[@]}") ;;
 *)
-	echo "usage: $prog [test]" >&2
+	echo "usage: $prog [test|deb]" >&2
 	exit 2
 	;;
 esac

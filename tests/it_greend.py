@@ -426,11 +426,11 @@ def test_metrics():
         r = g.ctl("metrics")
         check(r.returncode == 0, r)
         t = r.stdout
-        for line in ('greend_up 1', 'greend_greenlets_alive{worker="a",instance="a:0"} 7',
-                     'greend_instance_state{worker="a",instance="a:0",state="running"} 1',
-                     'greend_instance_restarts_total{worker="a",instance="a:0"} 0',
-                     'greend_timeouts_total{worker="a",instance="a:0"} 3',
-                     'greend_hub_blocked_total{worker="a",instance="a:0"} 1',
+        for line in ('greend_up 1', 'greend_greenlets_alive{worker="a",id="a:0"} 7',
+                     'greend_instance_state{worker="a",id="a:0",state="running"} 1',
+                     'greend_instance_restarts_total{worker="a",id="a:0"} 0',
+                     'greend_timeouts_total{worker="a",id="a:0"} 3',
+                     'greend_hub_blocked_total{worker="a",id="a:0"} 1',
                      '# TYPE greend_switches_total counter'):
             check(line in t.splitlines(), line)
         for l in t.splitlines():
