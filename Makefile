@@ -81,7 +81,7 @@ LIBGREEN_FLAGS := -fPIC -fvisibility=hidden -Ilibgreen
 # The shim's exports are chosen by preload/preload.map, not by visibility, so
 # an interposed libc function needs no attribute to be seen.
 PRELOAD_FLAGS := -fPIC -ftls-model=initial-exec -Ilibgreen -Ipreload
-GREEND_FLAGS := -Igreend -DGREEND_PRELOAD_PATH='"$(PKGLIBDIR)/libgreen-preload.so"'
+GREEND_FLAGS := -Igreend -Ilibgreen -DGREEND_PRELOAD_PATH='"$(PKGLIBDIR)/libgreen-preload.so"'
 TESTS_FLAGS := -Itests -Ilibgreen -Igreend -Ipreload
 BENCH_FLAGS := -Ilibgreen
 

@@ -17,11 +17,8 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "parse.h"
 #include "proto.h"
-
-const char *const gd_modules[] = {
-	"socket", "select", "time", "thread", "dns", "os", NULL,
-};
 
 static const struct {
 	const char *name;
@@ -41,46 +38,14 @@ struct ctx {
 
 bool gd_module_known(const char *name)
 {
-	for (size_t i = 0; gd_modules[i]; i++)
-		if (strcmp(gd_modules[i], name) == 0)
-			return true;
-	return false;
+	return green__module_index(name, strlen(name)) >= 0;
 }
 
 int gd_patch_list_check(const char *list, char *err, size_t errlen)
 {
-	const char *p = list;
+	unsigned mask;
 
-	if (!*list) {
-		snprintf(err, errlen, "empty module list");
-		errno = EINVAL;
-		return -1;
-	}
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		char word[64];
-
-		if (n == 0 || n >= sizeof(word)) {
-			snprintf(err, errlen, "bad module list '%s'", list);
-			errno = EINVAL;
-			return -1;
-		}
-		memcpy(word, p, n);
-		word[n] = '\0';
-		if (strcmp(word, "all") != 0 && strcmp(word, "none") != 0 &&
-		    !gd_module_known(word[0] == '-' ? word + 1 : word)) {
-			snprintf(err, errlen,
-				 "unknown module '%s' (known: all, none, socket, select, time, thread, dns, os)",
-				 word);
-			errno = EINVAL;
-			return -1;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
+	return green__patch_parse(list, &mask, err, errlen);
 }
 
 const char *gd_restart_name(enum gd_restart r)
@@ -425,39 +390,28 @@ static int parse_env(struct ctx *c, const char *wpath, json_t *v,
 	return 0;
 }
 
+/* One size syntax everywhere: libgreen's, which the shim reads back from
+ * GREEN_STACK_SIZE, so greend can never pass on a value the shim rejects. */
 static int parse_stack_size(struct ctx *c, const char *path, json_t *v,
 			    long long *out)
 {
-	long long x, lo = 16 * 1024, hi = 1024LL * 1024 * 1024;
+	const size_t lo = 16 * 1024, hi = (size_t)1024 * 1024 * 1024;
+	size_t x = 0;
 
 	if (json_is_integer(v)) {
-		x = json_integer_value(v);
-	} else if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		char *end;
-
-		errno = 0;
-		if (!(*s >= '0' && *s <= '9'))
+		if (json_integer_value(v) < 0)
 			goto bad;
-		x = strtoll(s, &end, 10);
-		if (errno)
-			goto bad;
-		if (*end == 'K' || *end == 'k')
-			x *= 1024, end++;
-		else if (*end == 'M' || *end == 'm')
-			x *= 1024 * 1024, end++;
-		if (*end || x < 0)
-			goto bad;
-	} else {
+		x = (size_t)json_integer_value(v);
+	} else if (!json_is_string(v) || green__parse_size(json_string_value(v), &x) < 0) {
 		goto bad;
 	}
 	if (x < lo || x > hi)
 		goto bad;
-	*out = x;
+	*out = (long long)x;
 	return 0;
 bad:
 	return fail(c, path,
-		    "expected a size from 16K to 1024M (bytes, or a string with a K or M suffix)");
+		    "expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")");
 }
 
 static int parse_signal(struct ctx *c, const char *path, json_t *v, int *out)

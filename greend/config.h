@@ -66,10 +66,10 @@ struct gd_config *gd_config_parse(const char *text, const char *name,
 void gd_config_free(struct gd_config *cfg);
 void gd_worker_conf_free(struct gd_worker_conf *wc);
 
-/* The patchable modules, NULL-terminated. */
-extern const char *const gd_modules[];
+/* A patchable module's name (libgreen's table, shared with the shim). */
 bool gd_module_known(const char *name);
-/* Check a GREEN_PATCH value ("socket,dns", "all,-thread", "none"). */
+/* Check a GREEN_PATCH value ("socket, dns", "all,-thread", "none") with the
+ * shim's own parser. */
 int gd_patch_list_check(const char *list, char *err, size_t errlen);
 
 const char *gd_restart_name(enum gd_restart r);
