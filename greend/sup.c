@@ -150,6 +150,27 @@ static void out_cb(struct ev_loop *loop, ev_io *w, int revents)
 		out_close(in);
 }
 
+/* ---- the exec error pipe ------------------------------------------------------ */
+
+/* EOF on the pipe means the exec succeeded (the pipe is CLOEXEC); a failed
+ * exec wrote why.  Either way the fd goes now, not at the exit: a running
+ * instance holds only its channel and its output pipe. */
+static void err_collect(struct gd_instance *in)
+{
+	if (in->err_fd < 0)
+		return;
+	ev_io_stop(in->w->sup->loop, &in->err_io);
+	gd_spawn_read_error(in->err_fd, in->spawn_err, sizeof(in->spawn_err),
+			    &in->spawn_errno);
+	close(in->err_fd);
+	in->err_fd = -1;
+}
+
+static void err_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	err_collect(w->data);
+}
+
 /* ---- lifecycle --------------------------------------------------------------- */
 
 static void spawn(struct gd_instance *in);
@@ -258,16 +279,12 @@ static void child_cb(struct ev_loop *loop, ev_child *cw, int revents)
 {
 	struct gd_instance *in = cw->data;
 	int status = cw->rstatus;
-	char spawn_err[256] = "", what[128];
+	char what[128];
 	bool stopping = in->state == GD_STOPPING;
 
 	ev_child_stop(loop, cw);
 	ev_timer_stop(loop, &in->timer);
-	if (in->err_fd >= 0) {
-		gd_spawn_read_error(in->err_fd, spawn_err, sizeof(spawn_err));
-		close(in->err_fd);
-		in->err_fd = -1;
-	}
+	err_collect(in);
 	if (in->out_fd >= 0) {
 		out_drain(in, 64);
 		out_close(in);
@@ -282,9 +299,19 @@ static void child_cb(struct ev_loop *loop, ev_child *cw, int revents)
 	in->last_status = status;
 	describe_status(status, what, sizeof(what));
 	snprintf(in->reason, sizeof(in->reason), "%s", what);
-	if (spawn_err[0]) {
-		fatal(in, spawn_err);
-		return;
+	if (in->spawn_err[0]) {
+		/* Out of fds or processes is weather, not a broken command: the
+		 * restart policy (with its back-off and window) decides. */
+		if (!stopping && gd_spawn_errno_transient(in->spawn_errno)) {
+			log_warnx("%s: cannot start: %s", in->id, in->spawn_err);
+			snprintf(in->reason, sizeof(in->reason), "%s", in->spawn_err);
+			exit_policy(in, status, true);
+			return;
+		}
+		if (!stopping) {
+			fatal(in, in->spawn_err);
+			return;
+		}
 	}
 	log_info("%s: %s", in->id, what);
 	if (stopping) {
@@ -333,9 +360,11 @@ static void spawn(struct gd_instance *in)
 	sp.preload = preload_for(s, pre, sizeof(pre));
 	sp.stats_interval_ms = s->cfg->stats_interval_ms;
 	in->reason[0] = '\0';
+	in->spawn_err[0] = '\0';
+	in->spawn_errno = 0;
 	in->have_status = false;
 	if (gd_spawn_start(&sp, err, sizeof(err)) < 0) {
-		if (errno == ENOENT || errno == E2BIG) {
+		if (!gd_spawn_errno_transient(errno)) {
 			fatal(in, err);
 		} else {
 			log_warnx("%s: cannot start: %s", in->id, err);
@@ -347,6 +376,8 @@ static void spawn(struct gd_instance *in)
 	}
 	in->pid = sp.pid;
 	in->err_fd = sp.err_fd;
+	ev_io_set(&in->err_io, sp.err_fd, EV_READ);
+	ev_io_start(s->loop, &in->err_io);
 	in->out_fd = sp.out_fd;
 	in->started_at = ev_now(s->loop);
 	ev_child_set(&in->child_w, sp.pid, 0);
@@ -458,6 +489,8 @@ static struct gd_instance *inst_new(struct gd_worker *w, int index)
 	in->child_w.data = in;
 	ev_timer_init(&in->timer, timer_cb, 0, 0);
 	in->timer.data = in;
+	ev_io_init(&in->err_io, err_cb, -1, EV_READ);
+	in->err_io.data = in;
 	ev_io_init(&in->out_io, out_cb, -1, EV_READ);
 	in->out_io.data = in;
 	gd_chan_init(&in->chan, in);
@@ -472,8 +505,7 @@ static void inst_free(struct gd_instance *in)
 	ev_child_stop(loop, &in->child_w);
 	ev_timer_stop(loop, &in->timer);
 	out_close(in);
-	if (in->err_fd >= 0)
-		close(in->err_fd);
+	err_collect(in);
 	gd_chan_close(&in->chan, loop, "");
 	gd_chan_reset(&in->chan);
 	free(in->recent);

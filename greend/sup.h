@@ -55,7 +55,10 @@ struct gd_instance {
 	bool log_warned;        /* a failed log write was reported */
 	ev_child child_w;
 	ev_timer timer;         /* start_secs, back-off or stop timeout */
-	int err_fd;
+	int err_fd;             /* exec error pipe, open until exec or failure */
+	ev_io err_io;
+	char spawn_err[256];    /* what the child said before exec failed */
+	int spawn_errno;
 	int out_fd;
 	ev_io out_io;
 	char line[4096];

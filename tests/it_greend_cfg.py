@@ -30,5 +30,39 @@ def test_run_patch_list_with_blanks():
     check(r.returncode == 2 and "empty item in the module list" in r.stderr, r)
 
 
+def start_limited(g, nofile):
+    """Start G's greend with RLIMIT_NOFILE at NOFILE (prlimit execs it)."""
+    import greendtest
+    g.logf = open(g.log, "ab")
+    g.proc = subprocess.Popen(["prlimit", "--nofile=%d:%d" % (nofile, nofile), GREEND, "-f",
+                               "-c", g.conf], stdout=g.logf, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, env=g.env, start_new_session=True,
+                              preexec_fn=greendtest._die_with_parent)
+    wait_for(lambda: g.proc.poll() is None and g.try_request({"cmd": "version"}), 10,
+             "greend to answer")
+
+
+def test_emfile_is_restartable():
+    # At 32 fds greend once lost instances to "fatal: dup: Too many open
+    # files": the child needed free fds to shuffle its pipes into place,
+    # and a running instance kept its exec-error pipe open for life.
+    with Greend(workers=[worker("a", instances=8, max_restarts=100)], start=False) as g:
+        start_limited(g, 32)
+        ids = ["a:%d" % i for i in range(8)]
+        for _ in range(2):
+            for iid in ids:
+                g.wait_state(iid, "running", timeout=20)
+            r = g.ctl("restart", "all")
+            check(r.returncode == 0, r)
+        for iid in ids:
+            w = g.wait_state(iid, "running", timeout=20)
+            check("Too many open files" not in (w.get("reason") or ""), w)
+        check("fatal" not in g.logtext(), g.logtext()[-3000:])
+        # Each running instance holds two fds (channel, output) once exec
+        # succeeded, not three.
+        fds = len(os.listdir("/proc/%d/fd" % g.proc.pid))
+        check(fds <= 9 + 2 * 8, "greend holds %d fds" % fds)
+
+
 if __name__ == "__main__":
     run_tests(globals())
