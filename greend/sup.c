@@ -512,19 +512,17 @@ static void inst_free(struct gd_instance *in)
 	free(in);
 }
 
-/* Grow W to N instances (new ones stopped); reuse retiring slots. */
+/* Create W's missing instances below index N, stopped. */
 static int worker_grow(struct gd_worker *w, int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct gd_instance *in = NULL, **arr;
 
-		for (size_t j = 0; j < w->ninst; j++)
+		for (size_t j = 0; j < w->ninst && !in; j++)
 			if (w->inst[j]->index == i)
 				in = w->inst[j];
-		if (in) {
-			in->retire = false;
+		if (in)
 			continue;
-		}
 		in = inst_new(w, i);
 		if (!in)
 			return -1;
@@ -707,22 +705,55 @@ static bool equal_but_instances(json_t *a, json_t *b)
 	return eq;
 }
 
-static void retire_above(struct gd_worker *w, int n)
+/*
+ * What a reload does to the instances of a worker it keeps.  Each instance
+ * is either wanted (its index is below the configured count) or retiring;
+ * every transition between the two goes through worker_reconcile, which is
+ * correct whatever state the instance is in, so a reload that lands while
+ * earlier ones are still stopping instances cannot leave the worker short:
+ *
+ *   wanted -> retiring:  stop it (a pending restart is dropped);
+ *   retiring -> wanted:  start it: at rest it is spawned now, still
+ *                        stopping it is restarted once it is down;
+ *   wanted, config changed (RECONCILE_RESTART): restarted, or started if
+ *                        it was at rest;
+ *   wanted, only the count changed (RECONCILE_KEEP): left as it is;
+ *   a removed worker re-added before it was gone (RECONCILE_REVIVE): every
+ *                        wanted instance is started, in the one worker
+ *                        (never a second worker of the same name).
+ */
+enum reconcile { RECONCILE_KEEP, RECONCILE_RESTART, RECONCILE_REVIVE };
+
+static int worker_reconcile(struct gd_worker *w, enum reconcile how)
 {
+	int n = w->conf->instances, rc;
+	size_t old_ninst;
+
 	for (size_t j = 0; j < w->ninst; j++) {
-		if (w->inst[j]->index >= n) {
-			w->inst[j]->retire = true;
-			gd_inst_stop(w->inst[j]);
+		struct gd_instance *in = w->inst[j];
+
+		if (in->index >= n) {
+			if (!in->retire) {
+				in->retire = true;
+				gd_inst_stop(in);
+			}
+			continue;
+		}
+		if (in->retire || how == RECONCILE_REVIVE) {
+			in->retire = false;
+			gd_inst_start(in);
+		} else if (how == RECONCILE_RESTART) {
+			if (gd_state_at_rest(in->state))
+				gd_inst_start(in);
+			else
+				gd_inst_restart(in);
 		}
 	}
-}
-
-static void start_new(struct gd_worker *w)
-{
-	for (size_t j = 0; j < w->ninst; j++)
-		if (w->inst[j]->state == GD_STOPPED && !w->inst[j]->retire &&
-		    w->inst[j]->index < w->conf->instances)
-			gd_inst_start(w->inst[j]);
+	old_ninst = w->ninst;
+	rc = worker_grow(w, n);
+	for (size_t j = old_ninst; j < w->ninst; j++)
+		gd_inst_start(w->inst[j]);
+	return rc;
 }
 
 int gd_sup_reload(struct gd_sup *s, struct gd_config *nc, json_t *report)
@@ -766,10 +797,14 @@ int gd_sup_reload(struct gd_sup *s, struct gd_config *nc, json_t *report)
 	for (size_t i = 0; i < nc->nworkers; i++) {
 		struct gd_worker_conf *c = nc->workers[i];
 		struct gd_worker *w = NULL;
+		enum reconcile how;
+		json_t *list;
 		size_t k;
 
+		/* A worker removed by an earlier reload may still be stopping:
+		 * it is the one to bring back, so a name never has two. */
 		for (k = 0; k < nold; k++) {
-			if (!s->workers[k]->retire && strcmp(s->workers[k]->conf->name, c->name) == 0) {
+			if (strcmp(s->workers[k]->conf->name, c->name) == 0) {
 				w = s->workers[k];
 				seen[k] = true;
 				break;
@@ -789,34 +824,25 @@ int gd_sup_reload(struct gd_sup *s, struct gd_config *nc, json_t *report)
 					gd_inst_start(w->inst[j]);
 			continue;
 		}
-		if (json_equal(w->conf->effective, c->effective)) {
+		if (w->retire) {
+			w->retire = false;
+			how = RECONCILE_REVIVE;
+			list = added;
+		} else if (json_equal(w->conf->effective, c->effective)) {
 			worker_set_conf(w, c);
 			json_array_append_new(unchanged, json_string(c->name));
 			continue;
-		}
-		if (equal_but_instances(w->conf->effective, c->effective)) {
-			worker_set_conf(w, c);
-			retire_above(w, c->instances);
-			worker_grow(w, c->instances);
-			start_new(w);
-			json_array_append_new(changed, json_string(c->name));
-			continue;
+		} else if (equal_but_instances(w->conf->effective, c->effective)) {
+			how = RECONCILE_KEEP;
+			list = changed;
+		} else {
+			how = RECONCILE_RESTART;
+			list = changed;
 		}
 		worker_set_conf(w, c);
-		retire_above(w, c->instances);
-		for (size_t j = 0; j < w->ninst; j++) {
-			struct gd_instance *in = w->inst[j];
-
-			if (in->retire)
-				continue;
-			if (in->state == GD_EXITED || in->state == GD_FATAL)
-				gd_inst_start(in);
-			else if (in->state != GD_STOPPED)
-				gd_inst_restart(in);
-		}
-		worker_grow(w, c->instances);
-		start_new(w);
-		json_array_append_new(changed, json_string(c->name));
+		if (worker_reconcile(w, how) < 0)
+			json_array_append_new(warnings, json_sprintf("%s: out of memory", c->name));
+		json_array_append_new(list, json_string(c->name));
 	}
 	nc->nworkers = 0;
 	for (size_t k = 0; k < nold; k++) {

@@ -64,5 +64,40 @@ def test_emfile_is_restartable():
         check(fds <= 9 + 2 * 8, "greend holds %d fds" % fds)
 
 
+def ids_of(g, name):
+    return sorted(w["id"] for w in g.status()["workers"] if w["name"] == name)
+
+
+def test_reload_races_stops():
+    # The instances ignore SIGTERM, so they are still stopping (for
+    # stop_timeout_s) when the next reload lands.
+    slow = dict(instances=3, stop_timeout_s=3)
+    with Greend(workers=[worker("r", "--ignore-term", **slow)]) as g:
+        base = {"control_socket": g.sock, "stats_interval_ms": 100}
+        for i in range(3):
+            g.wait_state("r:%d" % i, "running")
+        g.write_config(dict(base, workers=[worker("r", "--ignore-term", **dict(slow, instances=1))]))
+        a = g.request({"cmd": "reload"})
+        check(a["ok"] and a["changed"] == ["r"], a)
+        check(g.inst("r:1")["state"] == "stopping", g.inst("r:1"))
+        g.write_config(dict(base, workers=[worker("r", "--ignore-term", **slow)]))
+        a = g.request({"cmd": "reload"})
+        check(a["ok"], a)
+        for i in range(3):
+            g.wait_state("r:%d" % i, "running", timeout=20)
+        check(ids_of(g, "r") == ["r:0", "r:1", "r:2"], ids_of(g, "r"))
+
+        # Removed, then re-added while its instances are still stopping.
+        g.write_config(dict(base, workers=[]))
+        check(g.request({"cmd": "reload"})["removed"] == ["r"], "removed")
+        g.write_config(dict(base, workers=[worker("r", "--ignore-term", **slow)]))
+        a = g.request({"cmd": "reload"})
+        check(a["ok"] and a["added"] == ["r"], a)
+        check(ids_of(g, "r") == ["r:0", "r:1", "r:2"], ids_of(g, "r"))
+        for i in range(3):
+            g.wait_state("r:%d" % i, "running", timeout=20)
+        check(ids_of(g, "r") == ["r:0", "r:1", "r:2"], ids_of(g, "r"))
+
+
 if __name__ == "__main__":
     run_tests(globals())
