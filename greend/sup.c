@@ -73,7 +73,7 @@ static void emit(struct gd_instance *in, const char *p, size_t n)
 			w->have_wlog = true;
 		}
 		if (gd_wlog_write(&w->wlog, buf, len) < 0 && !in->log_warned) {
-			log_warnx("%s: writing %s: %s", in->id, w->wlog.path, strerror(errno));
+			log_warnx("%s: log file: %s", in->id, w->wlog.err);
 			in->log_warned = true;
 		}
 		return;

@@ -99,5 +99,66 @@ def test_reload_races_stops():
         check(ids_of(g, "r") == ["r:0", "r:1", "r:2"], ids_of(g, "r"))
 
 
+def as_nobody(*cmd):
+    r = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", "--"]
+                       + list(cmd), capture_output=True, text=True, timeout=10)
+    check(r.returncode == 0, r)
+
+
+def test_log_dir_symlinks_planted_by_others():
+    if os.geteuid() != 0:
+        print("skipped: needs root (plants links as nobody)")
+        return
+    with Greend(workers=[], start=False) as g:
+        # log_dir writable by the group nobody is in (no sticky bit, so the
+        # kernel's protected_symlinks would not help either).
+        logs = os.path.join(g.dir, "logs")
+        os.mkdir(logs)
+        os.chown(logs, 0, 65534)
+        os.chmod(logs, 0o775)
+        secret = os.path.join(g.dir, "secret")
+        with open(secret, "w") as f:
+            f.write("root only\n")
+        os.chmod(secret, 0o600)
+        created = os.path.join(g.dir, "created-by-greend")
+        as_nobody("ln", "-s", secret, os.path.join(logs, "a.log"))
+        as_nobody("ln", "-s", created, os.path.join(logs, "b.log"))
+        g.write_config({"control_socket": g.sock, "log_dir": logs, "log_max_bytes": 4096,
+                        "log_backups": 1,
+                        "workers": [worker("a", "--say", "secret-overwrite"),
+                                    worker("b", "--say", "created-file"),
+                                    worker("c", "--say", "x" * 3000, "--exit-after", "0.05",
+                                           restart="always", max_restarts=100, backoff_ms=10,
+                                           backoff_max_ms=10, start_secs=0)]})
+        g.start()
+        # c writes and rotates normally beside the planted links.
+        wait_for(lambda: os.path.exists(os.path.join(logs, "c.log.1")), 15, "c's rotation")
+        wait_for(lambda: "a.log is a symbolic link" in g.logtext() and
+                 "b.log is a symbolic link" in g.logtext(), 10, "the refusals")
+        check(open(secret).read() == "root only\n", "greend wrote through a.log")
+        check(not os.path.exists(created), "greend created a file through b.log")
+        check(os.path.islink(os.path.join(logs, "a.log")), "a.log replaced")
+
+        # A link planted where rotation will move things is moved, not followed.
+        as_nobody("ln", "-sf", secret, os.path.join(logs, "c.log.1"))
+        wait_for(lambda: not os.path.islink(os.path.join(logs, "c.log.1")), 15,
+                 "c.log.1 rotated over")
+        check(open(secret).read() == "root only\n", "greend wrote through c.log.1")
+        check(os.stat(secret).st_mode & 0o777 == 0o600, "secret's mode changed")
+
+
+def test_log_dir_refused_when_others_may_write():
+    with Greend(workers=[], start=False) as g:
+        logs = os.path.join(g.dir, "logs")
+        os.mkdir(logs)
+        os.chmod(logs, 0o777)
+        g.write_config({"control_socket": g.sock, "log_dir": logs,
+                        "workers": [worker("a", "--say", "hello")]})
+        g.start()
+        wait_for(lambda: "writable by others and not sticky (mode 0777)" in g.logtext(), 10,
+                 "the refusal")
+        check(os.listdir(logs) == [], os.listdir(logs))
+
+
 if __name__ == "__main__":
     run_tests(globals())
