@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "parse.h"
+#include "pathsec.h"
 #include "proto.h"
 
 static const struct {
@@ -685,6 +686,12 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 		} else if (strcmp(key, "dump_timeout_ms") == 0) {
 			if (get_long(c, key, v, 10, 60000, &cfg->dump_timeout_ms) < 0)
 				goto err;
+		} else if (strcmp(key, "allow_insecure_paths") == 0) {
+			if (!json_is_boolean(v)) {
+				fail(c, key, "expected true or false");
+				goto err;
+			}
+			cfg->allow_insecure_paths = json_is_true(v);
 		} else if (strcmp(key, "workers") == 0) {
 			if (parse_workers(c, v, cfg) < 0)
 				goto err;
@@ -794,6 +801,12 @@ struct gd_config *gd_config_load(const char *file, char *err, size_t errlen)
 		gd_config_free(cfg);
 		cfg = NULL;
 		oom(&c);
+	}
+	if (cfg && geteuid() == 0 && !cfg->allow_insecure_paths &&
+	    gd_config_check_paths(cfg, err, errlen) < 0) {
+		gd_config_free(cfg);
+		cfg = NULL;
+		errno = EPERM;
 	}
 out:
 	e = errno;

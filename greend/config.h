@@ -52,12 +52,15 @@ struct gd_config {
 	long long log_max_bytes;/* rotate NAME.log past this size; 0 = never */
 	long log_backups;
 	long dump_timeout_ms;
+	bool allow_insecure_paths; /* as root, accept paths others could change */
 	struct gd_worker_conf **workers;
 	size_t nworkers;
 };
 
 /* Load and validate FILE.  On error returns NULL, errno EINVAL (or the
- * open error) and a message "FILE[:LINE:COL]: PATH: what" in ERR. */
+ * open error) and a message "FILE[:LINE:COL]: PATH: what" in ERR.  As
+ * root it also refuses (EPERM) a config file, preload library or worker
+ * executable that others could change, unless allow_insecure_paths. */
 struct gd_config *gd_config_load(const char *file, char *err, size_t errlen);
 /* The same for a string; relative paths resolve against BASE_DIR and
  * messages start with NAME. */

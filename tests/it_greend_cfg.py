@@ -160,5 +160,41 @@ def test_log_dir_refused_when_others_may_write():
         check(os.listdir(logs) == [], os.listdir(logs))
 
 
+def test_insecure_paths_refused_as_root():
+    if os.geteuid() != 0:
+        print("skipped: greend checks paths only as root")
+        return
+    with Greend(workers=[worker("a")], start=False) as g:
+        os.chmod(g.conf, 0o666)
+        for args in (["--check"], ["-f"]):
+            r = subprocess.run([GREEND] + args + ["-c", g.conf], capture_output=True,
+                               text=True, timeout=20)
+            check(r.returncode == 1, r)
+            check("config file %s is writable by others (mode 0666" % g.conf in r.stderr, r.stderr)
+            check("allow_insecure_paths" in r.stderr, r.stderr)
+        os.chmod(g.conf, 0o644)
+        shim = os.path.join(g.dir, "shim.so")
+        open(shim, "w").close()
+        os.chmod(shim, 0o646)
+        g.write_config({"control_socket": g.sock, "preload": shim, "workers": [worker("a")]})
+        r = subprocess.run([GREEND, "--check", "-c", g.conf], capture_output=True, text=True,
+                           timeout=20)
+        check(r.returncode == 1 and "preload library %s is writable by others (mode 0646" % shim
+              in r.stderr, r.stderr)
+        g.write_config({"control_socket": g.sock, "preload": shim, "allow_insecure_paths": True,
+                        "workers": [worker("a")]})
+        r = subprocess.run([GREEND, "--check", "-c", g.conf], capture_output=True, text=True,
+                           timeout=20)
+        check(r.returncode == 0, r)
+        # A reload to an insecure config is refused; the old one stays.
+        g.write_config({"control_socket": g.sock, "workers": [worker("a")]})
+        g.start()
+        g.wait_state("a:0", "running")
+        g.write_config({"control_socket": g.sock, "preload": shim, "workers": [worker("a")]})
+        a = g.request({"cmd": "reload"})
+        check(not a["ok"] and a["code"] == "bad_config" and "mode 0646" in a["error"], a)
+        check(g.inst("a:0")["state"] == "running", g.inst("a:0"))
+
+
 if __name__ == "__main__":
     run_tests(globals())
