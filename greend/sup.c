@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,7 @@
 #include "proto.h"
 #include "spawn.h"
 #include "sup.h"
+#include "tree.h"
 
 static const char *const state_names[GD_NSTATES] = {
 	"stopped", "starting", "running", "backoff", "stopping", "exited", "fatal",
@@ -171,6 +173,63 @@ static void err_cb(struct ev_loop *loop, ev_io *w, int revents)
 	err_collect(w->data);
 }
 
+/* ---- the instance's other processes ------------------------------------------- */
+
+static bool is_live_leader(pid_t pid, void *arg)
+{
+	struct gd_sup *s = arg;
+
+	for (size_t i = 0; i < s->nworkers; i++)
+		for (size_t j = 0; j < s->workers[i]->ninst; j++)
+			if (s->workers[i]->inst[j]->pid == pid)
+				return true;
+	return false;
+}
+
+/*
+ * Send SIG to every process of IN outside the leader's process group's
+ * reach: setsid children, and what the leader left to greend when it died
+ * (see tree.h).  LEADER is the live leader, or the one that just exited.
+ * With SIGKILL it scans again until nothing is left to kill (a fork may
+ * land between a scan and its kill), within a few passes.
+ */
+static void end_tree(struct gd_instance *in, pid_t leader, bool leader_alive, int sig)
+{
+	struct gd_sup *s = in->w->sup;
+	pid_t self = getpid();
+
+	for (int pass = 0; pass < 4; pass++) {
+		struct gd_proc *p = NULL;
+		ssize_t n = gd_proc_scan(&p);
+		bool *mark;
+		size_t hits = 0;
+
+		if (n <= 0 || !(mark = calloc((size_t)n, sizeof(bool)))) {
+			free(p);
+			return;
+		}
+		if (gd_tree_mark(p, (size_t)n, self, leader, leader_alive, in->id,
+				 is_live_leader, s, mark)) {
+			for (ssize_t i = 0; i < n; i++) {
+				if (!mark[i])
+					continue;
+				if (kill(p[i].pid, sig) == 0)
+					hits++;
+				if (sig != SIGKILL)
+					kill(p[i].pid, SIGCONT);
+			}
+		}
+		free(mark);
+		free(p);
+		if (hits && pass == 0)
+			log_info("%s: sent SIG%s to %zu process%s outside its group", in->id,
+				 sig == SIGKILL ? "KILL" : gd_signal_name(sig), hits,
+				 hits == 1 ? "" : "es");
+		if (!hits || sig != SIGKILL)
+			return;
+	}
+}
+
 /* ---- lifecycle --------------------------------------------------------------- */
 
 static void spawn(struct gd_instance *in);
@@ -196,8 +255,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	case GD_STOPPING:
 		log_warnx("%s: did not stop within %g s; sending SIGKILL to its process group",
 			  in->id, in->w->conf->stop_timeout_s);
-		if (in->pid > 0)
+		if (in->pid > 0) {
 			kill(-in->pid, SIGKILL);
+			end_tree(in, in->pid, true, SIGKILL);
+		}
 		break;
 	default:
 		break;
@@ -290,10 +351,12 @@ static void child_cb(struct ev_loop *loop, ev_child *cw, int revents)
 		out_close(in);
 	}
 	gd_chan_close(&in->chan, loop, "worker exited");
-	/* Whatever the leader left behind in its group goes with it when we
-	 * asked it to stop; grandchildren are not orphaned. */
-	if (stopping)
-		kill(-in->pid, SIGKILL);
+	/* Whatever the leader left behind goes with it, whether we asked it to
+	 * stop or it exited by itself: its group, and (in->pid is still the
+	 * leader's, so it is not taken for a live one) what escaped the group
+	 * or was reparented to greend. */
+	kill(-in->pid, SIGKILL);
+	end_tree(in, in->pid, false, SIGKILL);
 	in->pid = 0;
 	in->have_status = true;
 	in->last_status = status;
@@ -433,6 +496,7 @@ void gd_inst_stop(struct gd_instance *in)
 			 gd_signal_name(c->stop_signal));
 		kill(-in->pid, c->stop_signal);
 		kill(-in->pid, SIGCONT);
+		end_tree(in, in->pid, true, c->stop_signal);
 		set_state(in, GD_STOPPING);
 		arm(in, c->stop_timeout_s);
 		break;
@@ -616,6 +680,11 @@ static void gc_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 int gd_sup_init(struct gd_sup *s, struct ev_loop *loop, struct gd_config *cfg)
 {
 	memset(s, 0, sizeof(*s));
+	/* Whatever a worker leaves behind is reparented to greend, which can
+	 * then end it with its instance (tree.h) and reaps it. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warnx("warning: PR_SET_CHILD_SUBREAPER: %s; a worker's orphans go to init",
+			  strerror(errno));
 	s->loop = loop;
 	s->cfg = cfg;
 	ev_prepare_init(&s->gc, gc_cb);
@@ -649,8 +718,11 @@ void gd_sup_kill_all(struct gd_sup *s)
 {
 	for (size_t i = 0; i < s->nworkers; i++)
 		for (size_t j = 0; j < s->workers[i]->ninst; j++)
-			if (s->workers[i]->inst[j]->pid > 0)
+			if (s->workers[i]->inst[j]->pid > 0) {
 				kill(-s->workers[i]->inst[j]->pid, SIGKILL);
+				end_tree(s->workers[i]->inst[j], s->workers[i]->inst[j]->pid,
+					 true, SIGKILL);
+			}
 }
 
 bool gd_sup_all_at_rest(const struct gd_sup *s)

@@ -196,5 +196,99 @@ def test_insecure_paths_refused_as_root():
         check(g.inst("a:0")["state"] == "running", g.inst("a:0"))
 
 
+def proc_gone(pid):
+    """Not running and not a zombie either: reaped."""
+    return not os.path.exists("/proc/%d" % pid)
+
+
+def read_pid(path):
+    with open(path) as f:
+        return int(f.read().split()[0])
+
+
+def zombies_of(ppid):
+    found = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] == "Z" and int(fields[1]) == ppid:
+            found.append(int(d))
+    return found
+
+
+def sh_worker(name, script, **kw):
+    w = {"name": name, "command": ["/bin/sh", "-c", script], "start_secs": 0.2,
+         "stop_timeout_s": 5, "backoff_ms": 50}
+    w.update(kw)
+    return w
+
+
+def test_forked_child_ends_with_its_instance():
+    # The worker forks and exits: its child must not outlive the instance.
+    with Greend(workers=[], start=False) as g:
+        pidf = os.path.join(g.dir, "child.pid")
+        g.write_config({"control_socket": g.sock, "workers": [
+            sh_worker("f", "sleep 300 & echo $! > %s; sleep 0.5; exit 3" % pidf,
+                      restart="never")]})
+        g.start()
+        wait_for(lambda: os.path.exists(pidf) and os.path.getsize(pidf), 10, "the child's pid")
+        child = read_pid(pidf)
+        g.seen_pids.add(child)
+        g.wait_state("f:0", "exited")
+        wait_for(lambda: proc_gone(child), 10, "the child %d to be ended and reaped" % child)
+
+
+def test_setsid_child_ended_by_stop():
+    with Greend(workers=[], start=False) as g:
+        pidf = os.path.join(g.dir, "child.pid")
+        pidf2 = os.path.join(g.dir, "daemon.pid")
+        # One child calls setsid() and stays the worker's; another is a
+        # daemon (setsid in a subshell that exits), reparented to greend
+        # while the worker still runs.
+        g.write_config({"control_socket": g.sock, "workers": [
+            sh_worker("s", "setsid sleep 300 & echo $! > %s; "
+                           "(setsid sleep 301 & echo $! > %s); exec sleep 302" % (pidf, pidf2))]})
+        g.start()
+        g.wait_state("s:0", "running")
+        wait_for(lambda: os.path.getsize(pidf) and os.path.getsize(pidf2), 10, "the pids")
+        kids = [read_pid(pidf), read_pid(pidf2)]
+        g.seen_pids.update(kids)
+        for k in kids:
+            with open("/proc/%d/stat" % k) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            check(int(fields[3]) == k, "%d did not get its own session: %r" % (k, fields))
+        r = g.ctl("stop", "s")
+        check(r.returncode == 0, r)
+        g.wait_state("s:0", "stopped")
+        for k in kids:
+            wait_for(lambda: proc_gone(k), 10, "setsid child %d to be ended and reaped" % k)
+        check("outside its group" in g.logtext(), g.logtext()[-2000:])
+
+
+def test_orphans_reaped_no_zombies():
+    # A crash loop whose every run leaves children behind: none of them may
+    # stay, alive or zombie, once the instance is fatal.
+    with Greend(workers=[], start=False) as g:
+        pidd = os.path.join(g.dir, "pids")
+        os.mkdir(pidd)
+        g.write_config({"control_socket": g.sock, "workers": [
+            sh_worker("z", "for i in 1 2 3; do sleep 300 & echo $! > %s/$$.$i; done; "
+                           "(sleep 0.1 &) ; exit 1" % pidd,
+                      start_secs=0, max_restarts=3, backoff_ms=10, backoff_max_ms=10)]})
+        g.start()
+        g.wait_state("z:0", "fatal", timeout=20)
+        pids = [read_pid(os.path.join(pidd, f)) for f in os.listdir(pidd)]
+        check(len(pids) >= 9, pids)
+        g.seen_pids.update(pids)
+        for p in pids:
+            wait_for(lambda: proc_gone(p), 10, "orphan %d to be ended and reaped" % p)
+        wait_for(lambda: not zombies_of(g.proc.pid), 10, "no zombie children of greend")
+
+
 if __name__ == "__main__":
     run_tests(globals())
