@@ -6,6 +6,7 @@
 #
 #   mk/deps.sh          check/install DEPS
 #   mk/deps.sh test     check/install DEPS and DEPS_TEST
+#   mk/deps.sh fuzz     check/install DEPS and DEPS_FUZZ (make fuzz only)
 #
 # Add packages to the lists below (real package names: dpkg-query does not
 # know virtual ones).
@@ -26,14 +27,20 @@ DEPS_TEST=(
 	wrk
 	gdb
 )
+# libFuzzer: clang and its sanitizer runtimes, for `make fuzz` only.
+DEPS_FUZZ=(
+	clang
+	libclang-rt-14-dev
+)
 
 prog=mk/deps.sh
 
 case ${1:-build} in
 build) want=("${DEPS[@]}") ;;
 test) want=("${DEPS[@]}" "${DEPS_TEST[@]}") ;;
+fuzz) want=("${DEPS[@]}" "${DEPS_FUZZ[@]}") ;;
 *)
-	echo "usage: $prog [test]" >&2
+	echo "usage: $prog [test|fuzz]" >&2
 	exit 2
 	;;
 esac
