@@ -193,21 +193,41 @@ static bool is_live_leader(pid_t pid, void *arg)
  * With SIGKILL it scans again until nothing is left to kill (a fork may
  * land between a scan and its kill), within a few passes.
  */
+/* A /proc snapshot, reused within one loop pass: stopping or losing many
+ * instances at once (shutdown, a reload) then reads /proc once, not once
+ * per instance.  FRESH forces a new one. */
+static ssize_t snapshot(struct gd_sup *s, bool fresh, struct gd_proc **out)
+{
+	unsigned int iter = ev_iteration(s->loop);
+
+	if (fresh || !s->procs || s->procs_iter != iter) {
+		struct gd_proc *p = NULL;
+		ssize_t n = gd_proc_scan(&p);
+
+		if (n < 0)
+			return -1;
+		free(s->procs);
+		s->procs = p;
+		s->nprocs = (size_t)n;
+		s->procs_iter = iter;
+	}
+	*out = s->procs;
+	return (ssize_t)s->nprocs;
+}
+
 static void end_tree(struct gd_instance *in, pid_t leader, bool leader_alive, int sig)
 {
 	struct gd_sup *s = in->w->sup;
 	pid_t self = getpid();
 
 	for (int pass = 0; pass < 4; pass++) {
-		struct gd_proc *p = NULL;
-		ssize_t n = gd_proc_scan(&p);
+		struct gd_proc *p;
+		ssize_t n = snapshot(s, pass > 0, &p);
 		bool *mark;
 		size_t hits = 0;
 
-		if (n <= 0 || !(mark = calloc((size_t)n, sizeof(bool)))) {
-			free(p);
+		if (n <= 0 || !(mark = calloc((size_t)n, sizeof(bool))))
 			return;
-		}
 		if (gd_tree_mark(p, (size_t)n, self, leader, leader_alive, in->id,
 				 is_live_leader, s, mark)) {
 			for (ssize_t i = 0; i < n; i++) {
@@ -220,7 +240,6 @@ static void end_tree(struct gd_instance *in, pid_t leader, bool leader_alive, in
 			}
 		}
 		free(mark);
-		free(p);
 		if (hits && pass == 0)
 			log_info("%s: sent SIG%s to %zu process%s outside its group", in->id,
 				 sig == SIGKILL ? "KILL" : gd_signal_name(sig), hits,
@@ -738,6 +757,8 @@ bool gd_sup_all_at_rest(const struct gd_sup *s)
 void gd_sup_free(struct gd_sup *s)
 {
 	ev_prepare_stop(s->loop, &s->gc);
+	free(s->procs);
+	s->procs = NULL;
 	for (size_t i = 0; i < s->nworkers; i++)
 		worker_free(s->workers[i]);
 	free(s->workers);

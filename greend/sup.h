@@ -20,6 +20,7 @@
 
 #include "chan.h"
 #include "config.h"
+#include "tree.h"
 #include "wlog.h"
 
 enum gd_state {
@@ -84,6 +85,9 @@ struct gd_sup {
 	bool preload_warned;
 	bool shutting_down;
 	ev_prepare gc;
+	struct gd_proc *procs;  /* /proc snapshot of this loop pass (sup.c) */
+	size_t nprocs;
+	unsigned int procs_iter;
 	void *hook_data;        /* for on_dump */
 	void (*on_dump)(struct gd_instance *in, json_t *greenlets, void *data);
 	void *change_data;      /* for on_change */
