@@ -115,6 +115,13 @@ int gd_inst_start(struct gd_instance *in);
 void gd_inst_stop(struct gd_instance *in);
 void gd_inst_restart(struct gd_instance *in);
 
+/* For reload.c: a new worker for C (taken), its instances created stopped;
+ * a worker's config replaced (the old one freed); W's missing instances
+ * below index N created, stopped. */
+struct gd_worker *gd_worker_new(struct gd_sup *s, struct gd_worker_conf *c);
+void gd_worker_set_conf(struct gd_worker *w, struct gd_worker_conf *c);
+int gd_worker_grow(struct gd_worker *w, int n);
+
 struct gd_worker *gd_sup_find_worker(const struct gd_sup *s, const char *name);
 struct gd_instance *gd_sup_find_instance(const struct gd_sup *s, const char *id);
 
