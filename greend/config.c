@@ -3,7 +3,9 @@
  *
  * Keys are checked in file order (jansson keeps insertion order), so the
  * error a user sees is the first one in the file.  Each validator takes the
- * JSON path it is checking, so every message names where the problem is.
+ * JSON path it is checking, so every message names where the problem is;
+ * the typed getters they share are jsonpath.c's, for any other reader of
+ * untrusted JSON to use too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "jsonpath.h"
 #include "parse.h"
 #include "pathsec.h"
 #include "proto.h"
@@ -28,13 +31,6 @@ static const struct {
 	{ "TERM", SIGTERM }, { "INT", SIGINT },   { "QUIT", SIGQUIT },
 	{ "HUP", SIGHUP },   { "KILL", SIGKILL }, { "USR1", SIGUSR1 },
 	{ "USR2", SIGUSR2 }, { "ALRM", SIGALRM }, { "WINCH", SIGWINCH },
-};
-
-struct ctx {
-	const char *name;
-	const char *base_dir;
-	char *err;
-	size_t errlen;
 };
 
 bool gd_module_known(const char *name)
@@ -70,22 +66,6 @@ const char *gd_signal_name(int sig)
 	return "?";
 }
 
-static int fail(struct ctx *c, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct ctx *c, const char *path, const char *fmt, ...)
-{
-	char msg[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(c->err, c->errlen, "%s: %s: %s", c->name, path, msg);
-	errno = EINVAL;
-	return -1;
-}
-
 static char *xstrdup(const char *s)
 {
 	char *d = strdup(s);
@@ -96,7 +76,7 @@ static char *xstrdup(const char *s)
 }
 
 /* Make P absolute against the config file's directory. */
-static char *resolve(struct ctx *c, const char *p)
+static char *resolve(struct gd_jctx *c, const char *p)
 {
 	char *out;
 
@@ -113,112 +93,16 @@ static char *resolve(struct ctx *c, const char *p)
 	return out;
 }
 
-static int oom(struct ctx *c)
-{
-	snprintf(c->err, c->errlen, "%s: out of memory", c->name);
-	errno = ENOMEM;
-	return -1;
-}
-
-static int get_string(struct ctx *c, const char *path, json_t *v,
-		      size_t maxlen, const char **out)
-{
-	size_t n;
-
-	if (!json_is_string(v))
-		return fail(c, path, "expected a string");
-	n = json_string_length(v);
-	if (n == 0)
-		return fail(c, path, "must not be empty");
-	if (n > maxlen)
-		return fail(c, path, "longer than %zu bytes", maxlen);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int dup_string(struct ctx *c, const char *path, json_t *v,
+static int dup_string(struct gd_jctx *c, const char *path, json_t *v,
 		      size_t maxlen, bool is_path, char **out)
 {
 	const char *s = NULL;
 
-	if (get_string(c, path, v, maxlen, &s) < 0)
+	if (gd_jstring(c, path, v, maxlen, &s) < 0)
 		return -1;
 	free(*out);
 	*out = is_path ? resolve(c, s) : xstrdup(s);
-	return *out ? 0 : oom(c);
-}
-
-static int get_int(struct ctx *c, const char *path, json_t *v, long long lo,
-		   long long hi, long long *out)
-{
-	long long x = 0;
-
-	if (!json_is_integer(v))
-		goto bad;
-	x = json_integer_value(v);
-	if (x < lo || x > hi)
-		goto bad;
-	*out = x;
-	return 0;
-bad:
-	return fail(c, path, "expected an integer from %lld to %lld", lo, hi);
-}
-
-static int get_long(struct ctx *c, const char *path, json_t *v, long lo,
-		    long hi, long *out)
-{
-	long long x = 0;
-
-	if (get_int(c, path, v, lo, hi, &x) < 0)
-		return -1;
-	*out = (long)x;
-	return 0;
-}
-
-static int get_number(struct ctx *c, const char *path, json_t *v, double lo,
-		      double hi, double *out)
-{
-	double x;
-
-	if (!json_is_number(v))
-		goto bad;
-	x = json_number_value(v);
-	if (!(x >= lo && x <= hi))
-		goto bad;
-	*out = x;
-	return 0;
-bad:
-	return fail(c, path, "expected a number from %g to %g", lo, hi);
-}
-
-static int get_mode(struct ctx *c, const char *path, json_t *v, int *out)
-{
-	const char *s = NULL;
-	char *end;
-	long m;
-
-	if (!json_is_string(v))
-		goto bad;
-	s = json_string_value(v);
-	if (strlen(s) < 3 || strlen(s) > 4 || strspn(s, "01234567") != strlen(s))
-		goto bad;
-	m = strtol(s, &end, 8);
-	if (*end || m < 0 || m > 0777)
-		goto bad;
-	*out = (int)m;
-	return 0;
-bad:
-	return fail(c, path, "expected an octal mode string such as \"0660\"");
-}
-
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > 64)
-		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			 "0123456789_.-") == n;
+	return *out ? 0 : gd_joom(c);
 }
 
 static bool valid_env_name(const char *s)
@@ -270,7 +154,7 @@ void gd_config_free(struct gd_config *cfg)
 	free(cfg);
 }
 
-static int parse_command(struct ctx *c, const char *wpath, json_t *v,
+static int parse_command(struct gd_jctx *c, const char *wpath, json_t *v,
 			 struct gd_worker_conf *wc)
 {
 	char path[160];
@@ -279,38 +163,38 @@ static int parse_command(struct ctx *c, const char *wpath, json_t *v,
 
 	snprintf(path, sizeof(path), "%s.command", wpath);
 	if (!json_is_array(v))
-		return fail(c, path, "expected a non-empty array of strings");
+		return gd_jfail(c, path, "expected a non-empty array of strings");
 	n = json_array_size(v);
 	if (n == 0)
-		return fail(c, path, "expected a non-empty array of strings");
+		return gd_jfail(c, path, "expected a non-empty array of strings");
 	if (n > 4096)
-		return fail(c, path, "more than 4096 arguments");
+		return gd_jfail(c, path, "more than 4096 arguments");
 	free_strv(wc->argv);
 	wc->argv = calloc(n + 1, sizeof(char *));
 	if (!wc->argv)
-		return oom(c);
+		return gd_joom(c);
 	json_array_foreach(v, i, item) {
 		const char *s;
 
 		snprintf(path, sizeof(path), "%s.command[%zu]", wpath, i);
 		if (!json_is_string(item))
-			return fail(c, path, "expected a string");
+			return gd_jfail(c, path, "expected a string");
 		s = json_string_value(item);
 		if (i == 0 && !*s)
-			return fail(c, path, "the program must not be empty");
+			return gd_jfail(c, path, "the program must not be empty");
 		if (json_string_length(item) != strlen(s))
-			return fail(c, path, "contains a NUL byte");
+			return gd_jfail(c, path, "contains a NUL byte");
 		if (i == 0 && strchr(s, '/'))
 			wc->argv[i] = resolve(c, s);
 		else
 			wc->argv[i] = xstrdup(s);
 		if (!wc->argv[i])
-			return oom(c);
+			return gd_joom(c);
 	}
 	return 0;
 }
 
-static int parse_patch(struct ctx *c, const char *wpath, json_t *v,
+static int parse_patch(struct gd_jctx *c, const char *wpath, json_t *v,
 		       struct gd_worker_conf *wc)
 {
 	char path[160], buf[256] = "";
@@ -322,38 +206,38 @@ static int parse_patch(struct ctx *c, const char *wpath, json_t *v,
 		const char *s = json_string_value(v);
 
 		if (strcmp(s, "all") != 0 && strcmp(s, "none") != 0)
-			return fail(c, path,
+			return gd_jfail(c, path,
 				    "expected \"all\", \"none\" or a list of modules");
 		free(wc->patch);
 		wc->patch = xstrdup(s);
-		return wc->patch ? 0 : oom(c);
+		return wc->patch ? 0 : gd_joom(c);
 	}
 	if (!json_is_array(v))
-		return fail(c, path, "expected \"all\", \"none\" or a list of modules");
+		return gd_jfail(c, path, "expected \"all\", \"none\" or a list of modules");
 	json_array_foreach(v, i, item) {
 		const char *s;
 
 		snprintf(path, sizeof(path), "%s.patch[%zu]", wpath, i);
 		if (!json_is_string(item))
-			return fail(c, path, "expected a module name string");
+			return gd_jfail(c, path, "expected a module name string");
 		s = json_string_value(item);
 		if (!gd_module_known(s))
-			return fail(c, path,
+			return gd_jfail(c, path,
 				    "unknown module \"%s\" (known: socket, select, time, thread, dns, os)",
 				    s);
 		for (j = 0; j < i; j++)
 			if (strcmp(json_string_value(json_array_get(v, j)), s) == 0)
-				return fail(c, path, "module \"%s\" listed twice", s);
+				return gd_jfail(c, path, "module \"%s\" listed twice", s);
 		if (i)
 			strcat(buf, ",");
 		strcat(buf, s);
 	}
 	free(wc->patch);
 	wc->patch = xstrdup(i == 0 ? "none" : buf);
-	return wc->patch ? 0 : oom(c);
+	return wc->patch ? 0 : gd_joom(c);
 }
 
-static int parse_env(struct ctx *c, const char *wpath, json_t *v,
+static int parse_env(struct gd_jctx *c, const char *wpath, json_t *v,
 		     struct gd_worker_conf *wc)
 {
 	char path[256];
@@ -363,28 +247,28 @@ static int parse_env(struct ctx *c, const char *wpath, json_t *v,
 
 	snprintf(path, sizeof(path), "%s.env", wpath);
 	if (!json_is_object(v))
-		return fail(c, path, "expected an object of strings");
+		return gd_jfail(c, path, "expected an object of strings");
 	free_strv(wc->env);
 	wc->env = calloc(json_object_size(v) + 1, sizeof(char *));
 	if (!wc->env)
-		return oom(c);
+		return gd_joom(c);
 	json_object_foreach(v, key, val) {
 		const char *s;
 
 		snprintf(path, sizeof(path), "%s.env.%s", wpath, key);
 		if (!valid_env_name(key))
-			return fail(c, path, "not a valid environment variable name");
+			return gd_jfail(c, path, "not a valid environment variable name");
 		if (strcmp(key, "GREEN_CONTROL_FD") == 0 ||
 		    strcmp(key, "GREEN_PATCH") == 0)
-			return fail(c, path, "set by greend; use the worker's keys instead");
+			return gd_jfail(c, path, "set by greend; use the worker's keys instead");
 		if (!json_is_string(val))
-			return fail(c, path, "expected a string");
+			return gd_jfail(c, path, "expected a string");
 		s = json_string_value(val);
 		if (json_string_length(val) != strlen(s))
-			return fail(c, path, "contains a NUL byte");
+			return gd_jfail(c, path, "contains a NUL byte");
 		if (asprintf(&wc->env[i], "%s=%s", key, s) < 0) {
 			wc->env[i] = NULL;
-			return oom(c);
+			return gd_joom(c);
 		}
 		i++;
 	}
@@ -393,7 +277,7 @@ static int parse_env(struct ctx *c, const char *wpath, json_t *v,
 
 /* One size syntax everywhere: libgreen's, which the shim reads back from
  * GREEN_STACK_SIZE, so greend can never pass on a value the shim rejects. */
-static int parse_stack_size(struct ctx *c, const char *path, json_t *v,
+static int parse_stack_size(struct gd_jctx *c, const char *path, json_t *v,
 			    long long *out)
 {
 	const size_t lo = 16 * 1024, hi = (size_t)1024 * 1024 * 1024;
@@ -411,11 +295,11 @@ static int parse_stack_size(struct ctx *c, const char *path, json_t *v,
 	*out = (long long)x;
 	return 0;
 bad:
-	return fail(c, path,
+	return gd_jfail(c, path,
 		    "expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")");
 }
 
-static int parse_signal(struct ctx *c, const char *path, json_t *v, int *out)
+static int parse_signal(struct gd_jctx *c, const char *path, json_t *v, int *out)
 {
 	const char *s = NULL;
 
@@ -431,11 +315,11 @@ static int parse_signal(struct ctx *c, const char *path, json_t *v, int *out)
 		}
 	}
 bad:
-	return fail(c, path,
+	return gd_jfail(c, path,
 		    "expected a signal name: TERM, INT, QUIT, HUP, KILL, USR1, USR2, ALRM or WINCH");
 }
 
-static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
+static int parse_worker(struct gd_jctx *c, size_t idx, json_t *obj,
 			struct gd_worker_conf **out)
 {
 	struct gd_worker_conf *wc;
@@ -446,10 +330,10 @@ static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
 
 	snprintf(wpath, sizeof(wpath), "workers[%zu]", idx);
 	if (!json_is_object(obj))
-		return fail(c, wpath, "expected an object");
+		return gd_jfail(c, wpath, "expected an object");
 	wc = calloc(1, sizeof(*wc));
 	if (!wc)
-		return oom(c);
+		return gd_joom(c);
 	*out = wc;
 	wc->instances = 1;
 	wc->umask = -1;
@@ -463,23 +347,23 @@ static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
 	wc->stop_timeout_s = 10;
 	wc->patch = xstrdup("all");
 	if (!wc->patch)
-		return oom(c);
+		return gd_joom(c);
 
 	json_object_foreach(obj, key, v) {
 		snprintf(path, sizeof(path), "%s.%s", wpath, key);
 		if (strcmp(key, "name") == 0) {
-			if (!json_is_string(v) || !valid_name(json_string_value(v)))
-				return fail(c, path,
+			if (!json_is_string(v) || !gd_valid_name(json_string_value(v)))
+				return gd_jfail(c, path,
 					    "expected 1 to 64 characters from A-Z a-z 0-9 _ . -");
 			free(wc->name);
 			wc->name = xstrdup(json_string_value(v));
 			if (!wc->name)
-				return oom(c);
+				return gd_joom(c);
 		} else if (strcmp(key, "command") == 0) {
 			if (parse_command(c, wpath, v, wc) < 0)
 				return -1;
 		} else if (strcmp(key, "instances") == 0) {
-			if (get_int(c, path, v, 1, 1024, &ll) < 0)
+			if (gd_jint(c, path, v, 1, 1024, &ll) < 0)
 				return -1;
 			wc->instances = (int)ll;
 		} else if (strcmp(key, "patch") == 0) {
@@ -498,7 +382,7 @@ static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
 			if (dup_string(c, path, v, 256, false, &wc->group) < 0)
 				return -1;
 		} else if (strcmp(key, "umask") == 0) {
-			if (get_mode(c, path, v, &wc->umask) < 0)
+			if (gd_jmode(c, path, v, &wc->umask) < 0)
 				return -1;
 		} else if (strcmp(key, "restart") == 0) {
 			const char *s = json_is_string(v) ? json_string_value(v) : "";
@@ -510,46 +394,46 @@ static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
 			else if (strcmp(s, "never") == 0)
 				wc->restart = GD_RESTART_NEVER;
 			else
-				return fail(c, path,
+				return gd_jfail(c, path,
 					    "expected \"always\", \"on-failure\" or \"never\"");
 		} else if (strcmp(key, "start_secs") == 0) {
-			if (get_number(c, path, v, 0, 3600, &wc->start_secs) < 0)
+			if (gd_jnumber(c, path, v, 0, 3600, &wc->start_secs) < 0)
 				return -1;
 		} else if (strcmp(key, "max_restarts") == 0) {
-			if (get_long(c, path, v, 0, 1000000, &wc->max_restarts) < 0)
+			if (gd_jlong(c, path, v, 0, 1000000, &wc->max_restarts) < 0)
 				return -1;
 		} else if (strcmp(key, "restart_window_s") == 0) {
-			if (get_number(c, path, v, 1, 86400, &wc->restart_window_s) < 0)
+			if (gd_jnumber(c, path, v, 1, 86400, &wc->restart_window_s) < 0)
 				return -1;
 		} else if (strcmp(key, "backoff_ms") == 0) {
-			if (get_long(c, path, v, 0, 3600000, &wc->backoff_ms) < 0)
+			if (gd_jlong(c, path, v, 0, 3600000, &wc->backoff_ms) < 0)
 				return -1;
 		} else if (strcmp(key, "backoff_max_ms") == 0) {
-			if (get_long(c, path, v, 0, 86400000, &wc->backoff_max_ms) < 0)
+			if (gd_jlong(c, path, v, 0, 86400000, &wc->backoff_max_ms) < 0)
 				return -1;
 		} else if (strcmp(key, "stop_signal") == 0) {
 			if (parse_signal(c, path, v, &wc->stop_signal) < 0)
 				return -1;
 		} else if (strcmp(key, "stop_timeout_s") == 0) {
-			if (get_number(c, path, v, 0, 3600, &wc->stop_timeout_s) < 0)
+			if (gd_jnumber(c, path, v, 0, 3600, &wc->stop_timeout_s) < 0)
 				return -1;
 		} else if (strcmp(key, "max_blocking_ms") == 0) {
-			if (get_long(c, path, v, 0, 3600000, &wc->max_blocking_ms) < 0)
+			if (gd_jlong(c, path, v, 0, 3600000, &wc->max_blocking_ms) < 0)
 				return -1;
 		} else if (strcmp(key, "stack_size") == 0) {
 			if (parse_stack_size(c, path, v, &wc->stack_size) < 0)
 				return -1;
 		} else {
-			return fail(c, path, "unknown key");
+			return gd_jfail(c, path, "unknown key");
 		}
 	}
 	if (!wc->name)
-		return fail(c, wpath, "missing required key \"name\"");
+		return gd_jfail(c, wpath, "missing required key \"name\"");
 	if (!wc->argv)
-		return fail(c, wpath, "missing required key \"command\"");
+		return gd_jfail(c, wpath, "missing required key \"command\"");
 	if (wc->backoff_max_ms < wc->backoff_ms) {
 		snprintf(path, sizeof(path), "%s.backoff_max_ms", wpath);
-		return fail(c, path, "must not be less than backoff_ms (%ld)",
+		return gd_jfail(c, path, "must not be less than backoff_ms (%ld)",
 			    wc->backoff_ms);
 	}
 	if (wc->group && !wc->user && 0) /* a group alone is allowed */
@@ -596,18 +480,18 @@ static int build_effective(struct gd_config *cfg, struct gd_worker_conf *wc)
 	return 0;
 }
 
-static int parse_workers(struct ctx *c, json_t *v, struct gd_config *cfg)
+static int parse_workers(struct gd_jctx *c, json_t *v, struct gd_config *cfg)
 {
 	size_t i, j;
 	json_t *item;
 
 	if (!json_is_array(v))
-		return fail(c, "workers", "expected an array of objects");
+		return gd_jfail(c, "workers", "expected an array of objects");
 	if (json_array_size(v) > 1024)
-		return fail(c, "workers", "more than 1024 workers");
+		return gd_jfail(c, "workers", "more than 1024 workers");
 	cfg->workers = calloc(json_array_size(v) + 1, sizeof(*cfg->workers));
 	if (!cfg->workers)
-		return oom(c);
+		return gd_joom(c);
 	json_array_foreach(v, i, item) {
 		if (parse_worker(c, i, item, &cfg->workers[i]) < 0) {
 			cfg->nworkers = i + 1;
@@ -619,7 +503,7 @@ static int parse_workers(struct ctx *c, json_t *v, struct gd_config *cfg)
 				char path[64];
 
 				snprintf(path, sizeof(path), "workers[%zu].name", i);
-				return fail(c, path, "duplicate name \"%s\" (also workers[%zu])",
+				return gd_jfail(c, path, "duplicate name \"%s\" (also workers[%zu])",
 					    cfg->workers[i]->name, j);
 			}
 		}
@@ -627,7 +511,7 @@ static int parse_workers(struct ctx *c, json_t *v, struct gd_config *cfg)
 	return 0;
 }
 
-static struct gd_config *parse_root(struct ctx *c, json_t *root)
+static struct gd_config *parse_root(struct gd_jctx *c, json_t *root)
 {
 	struct gd_config *cfg;
 	char sock[PATH_MAX];
@@ -635,12 +519,12 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 	json_t *v;
 
 	if (!json_is_object(root)) {
-		fail(c, "(top level)", "expected a JSON object");
+		gd_jfail(c, "(top level)", "expected a JSON object");
 		return NULL;
 	}
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg) {
-		oom(c);
+		gd_joom(c);
 		return NULL;
 	}
 	cfg->socket_mode = 0660;
@@ -653,13 +537,13 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 			if (dup_string(c, key, v, PATH_MAX - 1, true, &cfg->control_socket) < 0)
 				goto err;
 			if (strlen(cfg->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-				fail(c, key, "longer than %zu bytes once made absolute (%s)",
+				gd_jfail(c, key, "longer than %zu bytes once made absolute (%s)",
 				     sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
 				     cfg->control_socket);
 				goto err;
 			}
 		} else if (strcmp(key, "socket_mode") == 0) {
-			if (get_mode(c, key, v, &cfg->socket_mode) < 0)
+			if (gd_jmode(c, key, v, &cfg->socket_mode) < 0)
 				goto err;
 		} else if (strcmp(key, "socket_group") == 0) {
 			if (dup_string(c, key, v, 256, false, &cfg->socket_group) < 0)
@@ -671,24 +555,24 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 			if (dup_string(c, key, v, PATH_MAX - 1, true, &cfg->log_dir) < 0)
 				goto err;
 		} else if (strcmp(key, "stats_interval_ms") == 0) {
-			if (get_long(c, key, v, 10, 3600000, &cfg->stats_interval_ms) < 0)
+			if (gd_jlong(c, key, v, 10, 3600000, &cfg->stats_interval_ms) < 0)
 				goto err;
 		} else if (strcmp(key, "log_max_bytes") == 0) {
-			if (get_int(c, key, v, 0, 1LL << 40, &cfg->log_max_bytes) < 0)
+			if (gd_jint(c, key, v, 0, 1LL << 40, &cfg->log_max_bytes) < 0)
 				goto err;
 			if (cfg->log_max_bytes && cfg->log_max_bytes < 4096) {
-				fail(c, key, "expected 0 (never rotate) or at least 4096");
+				gd_jfail(c, key, "expected 0 (never rotate) or at least 4096");
 				goto err;
 			}
 		} else if (strcmp(key, "log_backups") == 0) {
-			if (get_long(c, key, v, 0, 100, &cfg->log_backups) < 0)
+			if (gd_jlong(c, key, v, 0, 100, &cfg->log_backups) < 0)
 				goto err;
 		} else if (strcmp(key, "dump_timeout_ms") == 0) {
-			if (get_long(c, key, v, 10, 60000, &cfg->dump_timeout_ms) < 0)
+			if (gd_jlong(c, key, v, 10, 60000, &cfg->dump_timeout_ms) < 0)
 				goto err;
 		} else if (strcmp(key, "allow_insecure_paths") == 0) {
 			if (!json_is_boolean(v)) {
-				fail(c, key, "expected true or false");
+				gd_jfail(c, key, "expected true or false");
 				goto err;
 			}
 			cfg->allow_insecure_paths = json_is_true(v);
@@ -696,20 +580,20 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 			if (parse_workers(c, v, cfg) < 0)
 				goto err;
 		} else {
-			fail(c, key, "unknown key");
+			gd_jfail(c, key, "unknown key");
 			goto err;
 		}
 	}
 	if (!cfg->control_socket) {
 		if (gd_default_socket_path(sock, sizeof(sock)) < 0 ||
 		    !(cfg->control_socket = xstrdup(sock))) {
-			oom(c);
+			gd_joom(c);
 			goto err;
 		}
 	}
 	for (size_t i = 0; i < cfg->nworkers; i++) {
 		if (build_effective(cfg, cfg->workers[i]) < 0) {
-			oom(c);
+			gd_joom(c);
 			goto err;
 		}
 	}
@@ -719,7 +603,7 @@ err:
 	return NULL;
 }
 
-static void syntax_error(struct ctx *c, const json_error_t *je)
+static void syntax_error(struct gd_jctx *c, const json_error_t *je)
 {
 	if (je->line > 0)
 		snprintf(c->err, c->errlen, "%s:%d:%d: %s", c->name, je->line,
@@ -732,7 +616,7 @@ static void syntax_error(struct ctx *c, const json_error_t *je)
 struct gd_config *gd_config_parse(const char *text, const char *name,
 				  const char *base_dir, char *err, size_t errlen)
 {
-	struct ctx c = { name, base_dir, err, errlen };
+	struct gd_jctx c = { name, base_dir, err, errlen };
 	struct gd_config *cfg;
 	json_error_t je;
 	json_t *root;
@@ -746,7 +630,7 @@ struct gd_config *gd_config_parse(const char *text, const char *name,
 	json_decref(root);
 	if (cfg && !(cfg->path = xstrdup(name))) {
 		gd_config_free(cfg);
-		oom(&c);
+		gd_joom(&c);
 		return NULL;
 	}
 	return cfg;
@@ -756,7 +640,7 @@ struct gd_config *gd_config_load(const char *file, char *err, size_t errlen)
 {
 	char abs[PATH_MAX], cwd[PATH_MAX], *dir = NULL, *slash;
 	struct gd_config *cfg = NULL;
-	struct ctx c = { file, NULL, err, errlen };
+	struct gd_jctx c = { file, NULL, err, errlen };
 	json_error_t je;
 	json_t *root;
 	FILE *fp;
@@ -772,7 +656,7 @@ struct gd_config *gd_config_load(const char *file, char *err, size_t errlen)
 	}
 	dir = xstrdup(abs);
 	if (!dir) {
-		oom(&c);
+		gd_joom(&c);
 		return NULL;
 	}
 	slash = strrchr(dir, '/');
@@ -800,7 +684,7 @@ struct gd_config *gd_config_load(const char *file, char *err, size_t errlen)
 	if (cfg && !(cfg->path = xstrdup(abs))) {
 		gd_config_free(cfg);
 		cfg = NULL;
-		oom(&c);
+		gd_joom(&c);
 	}
 	if (cfg && geteuid() == 0 && !cfg->allow_insecure_paths &&
 	    gd_config_check_paths(cfg, err, errlen) < 0) {
