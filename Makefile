@@ -81,7 +81,7 @@ LIBGREEN_FLAGS := -fPIC -fvisibility=hidden -Ilibgreen
 # The shim's exports are chosen by preload/preload.map, not by visibility, so
 # an interposed libc function needs no attribute to be seen.
 PRELOAD_FLAGS := -fPIC -ftls-model=initial-exec -Ilibgreen -Ipreload
-GREEND_FLAGS := -Igreend -Ilibgreen -DGREEND_PRELOAD_PATH='"$(PKGLIBDIR)/libgreen-preload.so"'
+GREEND_FLAGS := -Igreend -iquote libgreen -DGREEND_PRELOAD_PATH='"$(PKGLIBDIR)/libgreen-preload.so"'
 TESTS_FLAGS := -Itests -Ilibgreen -Igreend -Ipreload
 BENCH_FLAGS := -Ilibgreen
 
@@ -331,7 +331,7 @@ $(FUZZ_BINS): $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) \
 		$(wildcard greend/*.h libgreen/parse.h tests/fuzz/*.h) | $(FUZZ_DEPS_STAMP)
 	$(say) FUZZCC $@
 	@mkdir -p $(@D)
-	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Iinclude -Ilibgreen -Igreend -o $@ $< \
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Iinclude -iquote libgreen -iquote greend -o $@ $< \
 		$(FUZZ_LIB_SRCS) $(GREEND_LDLIBS) -pthread
 
 # ---- installing ------------------------------------------------------------
