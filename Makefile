@@ -81,7 +81,7 @@ LIBGREEN_FLAGS := -fPIC -fvisibility=hidden -Ilibgreen
 # The shim's exports are chosen by preload/preload.map, not by visibility, so
 # an interposed libc function needs no attribute to be seen.
 PRELOAD_FLAGS := -fPIC -ftls-model=initial-exec -Ilibgreen -Ipreload
-GREEND_FLAGS := -Igreend -DGREEND_PRELOAD_PATH='"$(PKGLIBDIR)/libgreen-preload.so"'
+GREEND_FLAGS := -Igreend -iquote libgreen -DGREEND_PRELOAD_PATH='"$(PKGLIBDIR)/libgreen-preload.so"'
 # -iquote: greend/spawn.h must not hide <spawn.h> from the tests
 TESTS_FLAGS := -iquote tests -iquote libgreen -iquote greend -iquote preload
 BENCH_FLAGS := -Ilibgreen
@@ -143,13 +143,22 @@ EXAMPLE_BINS := $(patsubst examples/%.c,$(B)/examples/%,$(EXAMPLE_SRCS))
 BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(B)/bench/%,$(BENCH_SRCS))
 
+# tests/fuzz/fuzz_*.c are libFuzzer targets.  `make check` replays each
+# one's corpus through it, built with $(CC) against tests/fuzz/replay.c;
+# `make fuzz` builds them with clang into $(FUZZ_B) and fuzzes each for
+# FUZZ_SECONDS.
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz_%.c,%,$(FUZZ_SRCS))
+FUZZ_REPLAY_BINS := $(patsubst %,$(B)/tests/fuzz/replay_%,$(FUZZ_NAMES))
+
 ALL_SRCS := $(LIBGREEN_SRCS) $(wildcard greend/*.c) $(PRELOAD_SRCS) \
-	$(TEST_SRCS) $(HELPER_SRCS) $(TESTSUPPORT_SRCS) $(EXAMPLE_SRCS) $(BENCH_SRCS)
+	$(TEST_SRCS) $(HELPER_SRCS) $(TESTSUPPORT_SRCS) $(EXAMPLE_SRCS) $(BENCH_SRCS) \
+	$(FUZZ_SRCS) $(if $(FUZZ_SRCS),tests/fuzz/replay.c)
 ALL_OBJS := $(call objs,$(ALL_SRCS))
 
 ALL_TARGETS := $(LIBGREEN_A) $(LIBGREEN_SO) $(GREEND_COMMON_A) $(GREEND_BIN) \
 	$(GREENCTL_BIN) $(PRELOAD_SO) $(TEST_BINS) $(HELPER_BINS) \
-	$(EXAMPLE_BINS) $(BENCH_BINS)
+	$(EXAMPLE_BINS) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
 
 # ---- stamps ----------------------------------------------------------------
 
@@ -248,6 +257,13 @@ $(TEST_BINS) $(HELPER_BINS): $(B)/tests/%: $(B)/obj/tests/%.o $(TEST_LIBS) \
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(TEST_LIBS) $(TEST_LDLIBS) $(LDLIBS)
 
+$(FUZZ_REPLAY_BINS): $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o \
+		$(B)/obj/tests/fuzz/replay.o $(GREEND_COMMON_A) $(LIBGREEN_A) $(FLAGS_STAMP)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(B)/obj/tests/fuzz/replay.o $(GREEND_COMMON_A) \
+		$(LIBGREEN_A) $(GREEND_LDLIBS) $(LDLIBS)
+
 $(EXAMPLE_BINS): $(B)/examples/%: $(B)/obj/examples/%.o $(FLAGS_STAMP)
 	$(say) LD $@
 	@mkdir -p $(@D)
@@ -266,7 +282,8 @@ $(call objs,$(wildcard greend/*.c)): $(GREEND_FLAGS_STAMP)
 
 # T=PATTERN[,PATTERN...] runs only the tests whose name contains a pattern.
 check: all $(DEPS_TEST_STAMP)
-	$(Q)B='$(abspath $(B))' T='$(T)' bash mk/check.sh $(TEST_BINS) -- $(IT_SCRIPTS)
+	$(Q)B='$(abspath $(B))' T='$(T)' bash mk/check.sh $(TEST_BINS) $(FUZZ_REPLAY_BINS) \
+		-- $(IT_SCRIPTS)
 
 bench: all
 	$(Q)if [ -f bench/run.sh ]; then \
@@ -278,6 +295,45 @@ bench: all
 demo: all
 	$(Q)test -x '$(B)/greend' || { echo 'make demo: $(B)/greend was not built' >&2; exit 1; }
 	exec '$(B)/greend' -f -c conf/demo.json
+
+# ---- fuzzing ---------------------------------------------------------------
+
+# `make fuzz [FUZZ_SECONDS=N]`: each target for N seconds (60 by default),
+# starting from tests/fuzz/corpus/NAME and keeping what it learns in
+# $(FUZZ_B)/corpus/NAME.  A crash stops the run and is saved as
+# $(FUZZ_B)/crashes/NAME-*; once fixed, copy it into tests/fuzz/corpus/NAME
+# so that `make check` replays it from then on.  clang is needed here only.
+FUZZ_B ?= build-fuzz
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BINS := $(patsubst %,$(FUZZ_B)/fuzz_%,$(FUZZ_NAMES))
+FUZZ_CFLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_LIB_SRCS := $(GREEND_COMMON_SRCS) libgreen/parse.c
+FUZZ_DEPS_STAMP := $(FUZZ_B)/.deps-ok
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+	$(Q)for t in $(FUZZ_NAMES); do \
+		mkdir -p '$(FUZZ_B)'/corpus/$$t '$(FUZZ_B)'/crashes || exit 1; \
+		echo "fuzz_$$t: $(FUZZ_SECONDS) s"; \
+		'$(FUZZ_B)'/fuzz_$$t -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+			-rss_limit_mb=2048 -print_final_stats=1 \
+			-artifact_prefix='$(FUZZ_B)'/crashes/$$t- \
+			'$(FUZZ_B)'/corpus/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+$(FUZZ_DEPS_STAMP): mk/deps.sh
+	@mkdir -p $(@D)
+	$(Q)bash mk/deps.sh fuzz
+	@touch $@
+
+$(FUZZ_BINS): $(FUZZ_B)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRCS) \
+		$(wildcard greend/*.h libgreen/parse.h tests/fuzz/*.h) | $(FUZZ_DEPS_STAMP)
+	$(say) FUZZCC $@
+	@mkdir -p $(@D)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -Iinclude -iquote libgreen -iquote greend -o $@ $< \
+		$(FUZZ_LIB_SRCS) $(GREEND_LDLIBS) -pthread
 
 # ---- installing ------------------------------------------------------------
 
@@ -365,4 +421,4 @@ deb:
 	@ls -1 '$(DEB_DIR)'/*.deb
 
 clean:
-	rm -rf $(sort build build-san $(B))
+	rm -rf $(sort build build-san $(B) $(FUZZ_B))

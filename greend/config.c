@@ -3,7 +3,9 @@
  *
  * Keys are checked in file order (jansson keeps insertion order), so the
  * error a user sees is the first one in the file.  Each validator takes the
- * JSON path it is checking, so every message names where the problem is.
+ * JSON path it is checking, so every message names where the problem is;
+ * the typed getters they share are jsonpath.c's, for any other reader of
+ * untrusted JSON to use too.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -18,11 +20,10 @@
 
 #include "addr.h"
 #include "config.h"
+#include "jsonpath.h"
+#include "parse.h"
+#include "pathsec.h"
 #include "proto.h"
-
-const char *const gd_modules[] = {
-	"socket", "select", "time", "thread", "dns", "os", NULL,
-};
 
 static const struct {
 	const char *name;
@@ -33,55 +34,16 @@ static const struct {
 	{ "USR2", SIGUSR2 }, { "ALRM", SIGALRM }, { "WINCH", SIGWINCH },
 };
 
-struct ctx {
-	const char *name;
-	const char *base_dir;
-	char *err;
-	size_t errlen;
-};
-
 bool gd_module_known(const char *name)
 {
-	for (size_t i = 0; gd_modules[i]; i++)
-		if (strcmp(gd_modules[i], name) == 0)
-			return true;
-	return false;
+	return green__module_index(name, strlen(name)) >= 0;
 }
 
 int gd_patch_list_check(const char *list, char *err, size_t errlen)
 {
-	const char *p = list;
+	unsigned mask;
 
-	if (!*list) {
-		snprintf(err, errlen, "empty module list");
-		errno = EINVAL;
-		return -1;
-	}
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t n = end ? (size_t)(end - p) : strlen(p);
-		char word[64];
-
-		if (n == 0 || n >= sizeof(word)) {
-			snprintf(err, errlen, "bad module list '%s'", list);
-			errno = EINVAL;
-			return -1;
-		}
-		memcpy(word, p, n);
-		word[n] = '\0';
-		if (strcmp(word, "all") != 0 && strcmp(word, "none") != 0 &&
-		    !gd_module_known(word[0] == '-' ? word + 1 : word)) {
-			snprintf(err, errlen,
-				 "unknown module '%s' (known: all, none, socket, select, time, thread, dns, os)",
-				 word);
-			errno = EINVAL;
-			return -1;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
-	return 0;
+	return green__patch_parse(list, &mask, err, errlen);
 }
 
 const char *gd_restart_name(enum gd_restart r)
@@ -105,22 +67,6 @@ const char *gd_signal_name(int sig)
 	return "?";
 }
 
-static int fail(struct ctx *c, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(struct ctx *c, const char *path, const char *fmt, ...)
-{
-	char msg[768];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	snprintf(c->err, c->errlen, "%s: %s: %s", c->name, path, msg);
-	errno = EINVAL;
-	return -1;
-}
-
 static char *xstrdup(const char *s)
 {
 	char *d = strdup(s);
@@ -131,7 +77,7 @@ static char *xstrdup(const char *s)
 }
 
 /* Make P absolute against the config file's directory. */
-static char *resolve(struct ctx *c, const char *p)
+static char *resolve(struct gd_jctx *c, const char *p)
 {
 	char *out;
 
@@ -148,112 +94,16 @@ static char *resolve(struct ctx *c, const char *p)
 	return out;
 }
 
-static int oom(struct ctx *c)
-{
-	snprintf(c->err, c->errlen, "%s: out of memory", c->name);
-	errno = ENOMEM;
-	return -1;
-}
-
-static int get_string(struct ctx *c, const char *path, json_t *v,
-		      size_t maxlen, const char **out)
-{
-	size_t n;
-
-	if (!json_is_string(v))
-		return fail(c, path, "expected a string");
-	n = json_string_length(v);
-	if (n == 0)
-		return fail(c, path, "must not be empty");
-	if (n > maxlen)
-		return fail(c, path, "longer than %zu bytes", maxlen);
-	*out = json_string_value(v);
-	return 0;
-}
-
-static int dup_string(struct ctx *c, const char *path, json_t *v,
+static int dup_string(struct gd_jctx *c, const char *path, json_t *v,
 		      size_t maxlen, bool is_path, char **out)
 {
 	const char *s = NULL;
 
-	if (get_string(c, path, v, maxlen, &s) < 0)
+	if (gd_jstring(c, path, v, maxlen, &s) < 0)
 		return -1;
 	free(*out);
 	*out = is_path ? resolve(c, s) : xstrdup(s);
-	return *out ? 0 : oom(c);
-}
-
-static int get_int(struct ctx *c, const char *path, json_t *v, long long lo,
-		   long long hi, long long *out)
-{
-	long long x = 0;
-
-	if (!json_is_integer(v))
-		goto bad;
-	x = json_integer_value(v);
-	if (x < lo || x > hi)
-		goto bad;
-	*out = x;
-	return 0;
-bad:
-	return fail(c, path, "expected an integer from %lld to %lld", lo, hi);
-}
-
-static int get_long(struct ctx *c, const char *path, json_t *v, long lo,
-		    long hi, long *out)
-{
-	long long x = 0;
-
-	if (get_int(c, path, v, lo, hi, &x) < 0)
-		return -1;
-	*out = (long)x;
-	return 0;
-}
-
-static int get_number(struct ctx *c, const char *path, json_t *v, double lo,
-		      double hi, double *out)
-{
-	double x;
-
-	if (!json_is_number(v))
-		goto bad;
-	x = json_number_value(v);
-	if (!(x >= lo && x <= hi))
-		goto bad;
-	*out = x;
-	return 0;
-bad:
-	return fail(c, path, "expected a number from %g to %g", lo, hi);
-}
-
-static int get_mode(struct ctx *c, const char *path, json_t *v, int *out)
-{
-	const char *s = NULL;
-	char *end;
-	long m;
-
-	if (!json_is_string(v))
-		goto bad;
-	s = json_string_value(v);
-	if (strlen(s) < 3 || strlen(s) > 4 || strspn(s, "01234567") != strlen(s))
-		goto bad;
-	m = strtol(s, &end, 8);
-	if (*end || m < 0 || m > 0777)
-		goto bad;
-	*out = (int)m;
-	return 0;
-bad:
-	return fail(c, path, "expected an octal mode string such as \"0660\"");
-}
-
-static bool valid_name(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n < 1 || n > 64)
-		return false;
-	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-			 "0123456789_.-") == n;
+	return *out ? 0 : gd_joom(c);
 }
 
 static bool valid_env_name(const char *s)
@@ -306,7 +156,7 @@ void gd_config_free(struct gd_config *cfg)
 	free(cfg);
 }
 
-static int parse_command(struct ctx *c, const char *wpath, json_t *v,
+static int parse_command(struct gd_jctx *c, const char *wpath, json_t *v,
 			 struct gd_worker_conf *wc)
 {
 	char path[160];
@@ -315,38 +165,38 @@ static int parse_command(struct ctx *c, const char *wpath, json_t *v,
 
 	snprintf(path, sizeof(path), "%s.command", wpath);
 	if (!json_is_array(v))
-		return fail(c, path, "expected a non-empty array of strings");
+		return gd_jfail(c, path, "expected a non-empty array of strings");
 	n = json_array_size(v);
 	if (n == 0)
-		return fail(c, path, "expected a non-empty array of strings");
+		return gd_jfail(c, path, "expected a non-empty array of strings");
 	if (n > 4096)
-		return fail(c, path, "more than 4096 arguments");
+		return gd_jfail(c, path, "more than 4096 arguments");
 	free_strv(wc->argv);
 	wc->argv = calloc(n + 1, sizeof(char *));
 	if (!wc->argv)
-		return oom(c);
+		return gd_joom(c);
 	json_array_foreach(v, i, item) {
 		const char *s;
 
 		snprintf(path, sizeof(path), "%s.command[%zu]", wpath, i);
 		if (!json_is_string(item))
-			return fail(c, path, "expected a string");
+			return gd_jfail(c, path, "expected a string");
 		s = json_string_value(item);
 		if (i == 0 && !*s)
-			return fail(c, path, "the program must not be empty");
+			return gd_jfail(c, path, "the program must not be empty");
 		if (json_string_length(item) != strlen(s))
-			return fail(c, path, "contains a NUL byte");
+			return gd_jfail(c, path, "contains a NUL byte");
 		if (i == 0 && strchr(s, '/'))
 			wc->argv[i] = resolve(c, s);
 		else
 			wc->argv[i] = xstrdup(s);
 		if (!wc->argv[i])
-			return oom(c);
+			return gd_joom(c);
 	}
 	return 0;
 }
 
-static int parse_patch(struct ctx *c, const char *wpath, json_t *v,
+static int parse_patch(struct gd_jctx *c, const char *wpath, json_t *v,
 		       struct gd_worker_conf *wc)
 {
 	char path[160], buf[256] = "";
@@ -358,38 +208,38 @@ static int parse_patch(struct ctx *c, const char *wpath, json_t *v,
 		const char *s = json_string_value(v);
 
 		if (strcmp(s, "all") != 0 && strcmp(s, "none") != 0)
-			return fail(c, path,
+			return gd_jfail(c, path,
 				    "expected \"all\", \"none\" or a list of modules");
 		free(wc->patch);
 		wc->patch = xstrdup(s);
-		return wc->patch ? 0 : oom(c);
+		return wc->patch ? 0 : gd_joom(c);
 	}
 	if (!json_is_array(v))
-		return fail(c, path, "expected \"all\", \"none\" or a list of modules");
+		return gd_jfail(c, path, "expected \"all\", \"none\" or a list of modules");
 	json_array_foreach(v, i, item) {
 		const char *s;
 
 		snprintf(path, sizeof(path), "%s.patch[%zu]", wpath, i);
 		if (!json_is_string(item))
-			return fail(c, path, "expected a module name string");
+			return gd_jfail(c, path, "expected a module name string");
 		s = json_string_value(item);
 		if (!gd_module_known(s))
-			return fail(c, path,
+			return gd_jfail(c, path,
 				    "unknown module \"%s\" (known: socket, select, time, thread, dns, os)",
 				    s);
 		for (j = 0; j < i; j++)
 			if (strcmp(json_string_value(json_array_get(v, j)), s) == 0)
-				return fail(c, path, "module \"%s\" listed twice", s);
+				return gd_jfail(c, path, "module \"%s\" listed twice", s);
 		if (i)
 			strcat(buf, ",");
 		strcat(buf, s);
 	}
 	free(wc->patch);
 	wc->patch = xstrdup(i == 0 ? "none" : buf);
-	return wc->patch ? 0 : oom(c);
+	return wc->patch ? 0 : gd_joom(c);
 }
 
-static int parse_env(struct ctx *c, const char *wpath, json_t *v,
+static int parse_env(struct gd_jctx *c, const char *wpath, json_t *v,
 		     struct gd_worker_conf *wc)
 {
 	char path[256];
@@ -399,70 +249,59 @@ static int parse_env(struct ctx *c, const char *wpath, json_t *v,
 
 	snprintf(path, sizeof(path), "%s.env", wpath);
 	if (!json_is_object(v))
-		return fail(c, path, "expected an object of strings");
+		return gd_jfail(c, path, "expected an object of strings");
 	free_strv(wc->env);
 	wc->env = calloc(json_object_size(v) + 1, sizeof(char *));
 	if (!wc->env)
-		return oom(c);
+		return gd_joom(c);
 	json_object_foreach(v, key, val) {
 		const char *s;
 
 		snprintf(path, sizeof(path), "%s.env.%s", wpath, key);
 		if (!valid_env_name(key))
-			return fail(c, path, "not a valid environment variable name");
+			return gd_jfail(c, path, "not a valid environment variable name");
 		if (strcmp(key, "GREEN_CONTROL_FD") == 0 ||
 		    strcmp(key, "GREEN_PATCH") == 0)
-			return fail(c, path, "set by greend; use the worker's keys instead");
+			return gd_jfail(c, path, "set by greend; use the worker's keys instead");
 		if (!json_is_string(val))
-			return fail(c, path, "expected a string");
+			return gd_jfail(c, path, "expected a string");
 		s = json_string_value(val);
 		if (json_string_length(val) != strlen(s))
-			return fail(c, path, "contains a NUL byte");
+			return gd_jfail(c, path, "contains a NUL byte");
 		if (asprintf(&wc->env[i], "%s=%s", key, s) < 0) {
 			wc->env[i] = NULL;
-			return oom(c);
+			return gd_joom(c);
 		}
 		i++;
 	}
 	return 0;
 }
 
-static int parse_stack_size(struct ctx *c, const char *path, json_t *v,
+/* One size syntax everywhere: libgreen's, which the shim reads back from
+ * GREEN_STACK_SIZE, so greend can never pass on a value the shim rejects. */
+static int parse_stack_size(struct gd_jctx *c, const char *path, json_t *v,
 			    long long *out)
 {
-	long long x, lo = 16 * 1024, hi = 1024LL * 1024 * 1024;
+	const size_t lo = 16 * 1024, hi = (size_t)1024 * 1024 * 1024;
+	size_t x = 0;
 
 	if (json_is_integer(v)) {
-		x = json_integer_value(v);
-	} else if (json_is_string(v)) {
-		const char *s = json_string_value(v);
-		char *end;
-
-		errno = 0;
-		if (!(*s >= '0' && *s <= '9'))
+		if (json_integer_value(v) < 0)
 			goto bad;
-		x = strtoll(s, &end, 10);
-		if (errno)
-			goto bad;
-		if (*end == 'K' || *end == 'k')
-			x *= 1024, end++;
-		else if (*end == 'M' || *end == 'm')
-			x *= 1024 * 1024, end++;
-		if (*end || x < 0)
-			goto bad;
-	} else {
+		x = (size_t)json_integer_value(v);
+	} else if (!json_is_string(v) || green__parse_size(json_string_value(v), &x) < 0) {
 		goto bad;
 	}
 	if (x < lo || x > hi)
 		goto bad;
-	*out = x;
+	*out = (long long)x;
 	return 0;
 bad:
-	return fail(c, path,
-		    "expected a size from 16K to 1024M (bytes, or a string with a K or M suffix)");
+	return gd_jfail(c, path,
+		    "expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")");
 }
 
-static int parse_signal(struct ctx *c, const char *path, json_t *v, int *out)
+static int parse_signal(struct gd_jctx *c, const char *path, json_t *v, int *out)
 {
 	const char *s = NULL;
 
@@ -478,11 +317,11 @@ static int parse_signal(struct ctx *c, const char *path, json_t *v, int *out)
 		}
 	}
 bad:
-	return fail(c, path,
+	return gd_jfail(c, path,
 		    "expected a signal name: TERM, INT, QUIT, HUP, KILL, USR1, USR2, ALRM or WINCH");
 }
 
-static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
+static int parse_worker(struct gd_jctx *c, size_t idx, json_t *obj,
 			struct gd_worker_conf **out)
 {
 	struct gd_worker_conf *wc;
@@ -493,10 +332,10 @@ static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
 
 	snprintf(wpath, sizeof(wpath), "workers[%zu]", idx);
 	if (!json_is_object(obj))
-		return fail(c, wpath, "expected an object");
+		return gd_jfail(c, wpath, "expected an object");
 	wc = calloc(1, sizeof(*wc));
 	if (!wc)
-		return oom(c);
+		return gd_joom(c);
 	*out = wc;
 	wc->instances = 1;
 	wc->umask = -1;
@@ -510,23 +349,23 @@ static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
 	wc->stop_timeout_s = 10;
 	wc->patch = xstrdup("all");
 	if (!wc->patch)
-		return oom(c);
+		return gd_joom(c);
 
 	json_object_foreach(obj, key, v) {
 		snprintf(path, sizeof(path), "%s.%s", wpath, key);
 		if (strcmp(key, "name") == 0) {
-			if (!json_is_string(v) || !valid_name(json_string_value(v)))
-				return fail(c, path,
+			if (!json_is_string(v) || !gd_valid_name(json_string_value(v)))
+				return gd_jfail(c, path,
 					    "expected 1 to 64 characters from A-Z a-z 0-9 _ . -");
 			free(wc->name);
 			wc->name = xstrdup(json_string_value(v));
 			if (!wc->name)
-				return oom(c);
+				return gd_joom(c);
 		} else if (strcmp(key, "command") == 0) {
 			if (parse_command(c, wpath, v, wc) < 0)
 				return -1;
 		} else if (strcmp(key, "instances") == 0) {
-			if (get_int(c, path, v, 1, 1024, &ll) < 0)
+			if (gd_jint(c, path, v, 1, 1024, &ll) < 0)
 				return -1;
 			wc->instances = (int)ll;
 		} else if (strcmp(key, "patch") == 0) {
@@ -545,7 +384,7 @@ static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
 			if (dup_string(c, path, v, 256, false, &wc->group) < 0)
 				return -1;
 		} else if (strcmp(key, "umask") == 0) {
-			if (get_mode(c, path, v, &wc->umask) < 0)
+			if (gd_jmode(c, path, v, &wc->umask) < 0)
 				return -1;
 		} else if (strcmp(key, "restart") == 0) {
 			const char *s = json_is_string(v) ? json_string_value(v) : "";
@@ -557,46 +396,46 @@ static int parse_worker(struct ctx *c, size_t idx, json_t *obj,
 			else if (strcmp(s, "never") == 0)
 				wc->restart = GD_RESTART_NEVER;
 			else
-				return fail(c, path,
+				return gd_jfail(c, path,
 					    "expected \"always\", \"on-failure\" or \"never\"");
 		} else if (strcmp(key, "start_secs") == 0) {
-			if (get_number(c, path, v, 0, 3600, &wc->start_secs) < 0)
+			if (gd_jnumber(c, path, v, 0, 3600, &wc->start_secs) < 0)
 				return -1;
 		} else if (strcmp(key, "max_restarts") == 0) {
-			if (get_long(c, path, v, 0, 1000000, &wc->max_restarts) < 0)
+			if (gd_jlong(c, path, v, 0, 1000000, &wc->max_restarts) < 0)
 				return -1;
 		} else if (strcmp(key, "restart_window_s") == 0) {
-			if (get_number(c, path, v, 1, 86400, &wc->restart_window_s) < 0)
+			if (gd_jnumber(c, path, v, 1, 86400, &wc->restart_window_s) < 0)
 				return -1;
 		} else if (strcmp(key, "backoff_ms") == 0) {
-			if (get_long(c, path, v, 0, 3600000, &wc->backoff_ms) < 0)
+			if (gd_jlong(c, path, v, 0, 3600000, &wc->backoff_ms) < 0)
 				return -1;
 		} else if (strcmp(key, "backoff_max_ms") == 0) {
-			if (get_long(c, path, v, 0, 86400000, &wc->backoff_max_ms) < 0)
+			if (gd_jlong(c, path, v, 0, 86400000, &wc->backoff_max_ms) < 0)
 				return -1;
 		} else if (strcmp(key, "stop_signal") == 0) {
 			if (parse_signal(c, path, v, &wc->stop_signal) < 0)
 				return -1;
 		} else if (strcmp(key, "stop_timeout_s") == 0) {
-			if (get_number(c, path, v, 0, 3600, &wc->stop_timeout_s) < 0)
+			if (gd_jnumber(c, path, v, 0, 3600, &wc->stop_timeout_s) < 0)
 				return -1;
 		} else if (strcmp(key, "max_blocking_ms") == 0) {
-			if (get_long(c, path, v, 0, 3600000, &wc->max_blocking_ms) < 0)
+			if (gd_jlong(c, path, v, 0, 3600000, &wc->max_blocking_ms) < 0)
 				return -1;
 		} else if (strcmp(key, "stack_size") == 0) {
 			if (parse_stack_size(c, path, v, &wc->stack_size) < 0)
 				return -1;
 		} else {
-			return fail(c, path, "unknown key");
+			return gd_jfail(c, path, "unknown key");
 		}
 	}
 	if (!wc->name)
-		return fail(c, wpath, "missing required key \"name\"");
+		return gd_jfail(c, wpath, "missing required key \"name\"");
 	if (!wc->argv)
-		return fail(c, wpath, "missing required key \"command\"");
+		return gd_jfail(c, wpath, "missing required key \"command\"");
 	if (wc->backoff_max_ms < wc->backoff_ms) {
 		snprintf(path, sizeof(path), "%s.backoff_max_ms", wpath);
-		return fail(c, path, "must not be less than backoff_ms (%ld)",
+		return gd_jfail(c, path, "must not be less than backoff_ms (%ld)",
 			    wc->backoff_ms);
 	}
 	if (wc->group && !wc->user && 0) /* a group alone is allowed */
@@ -643,18 +482,18 @@ static int build_effective(struct gd_config *cfg, struct gd_worker_conf *wc)
 	return 0;
 }
 
-static int parse_workers(struct ctx *c, json_t *v, struct gd_config *cfg)
+static int parse_workers(struct gd_jctx *c, json_t *v, struct gd_config *cfg)
 {
 	size_t i, j;
 	json_t *item;
 
 	if (!json_is_array(v))
-		return fail(c, "workers", "expected an array of objects");
+		return gd_jfail(c, "workers", "expected an array of objects");
 	if (json_array_size(v) > 1024)
-		return fail(c, "workers", "more than 1024 workers");
+		return gd_jfail(c, "workers", "more than 1024 workers");
 	cfg->workers = calloc(json_array_size(v) + 1, sizeof(*cfg->workers));
 	if (!cfg->workers)
-		return oom(c);
+		return gd_joom(c);
 	json_array_foreach(v, i, item) {
 		if (parse_worker(c, i, item, &cfg->workers[i]) < 0) {
 			cfg->nworkers = i + 1;
@@ -666,7 +505,7 @@ static int parse_workers(struct ctx *c, json_t *v, struct gd_config *cfg)
 				char path[64];
 
 				snprintf(path, sizeof(path), "workers[%zu].name", i);
-				return fail(c, path, "duplicate name \"%s\" (also workers[%zu])",
+				return gd_jfail(c, path, "duplicate name \"%s\" (also workers[%zu])",
 					    cfg->workers[i]->name, j);
 			}
 		}
@@ -675,35 +514,35 @@ static int parse_workers(struct ctx *c, json_t *v, struct gd_config *cfg)
 }
 
 /* A listen address; "unix:PATH" resolves a relative PATH like every path. */
-static int parse_listen_addr(struct ctx *c, const char *path, json_t *v, char **out)
+static int parse_listen_addr(struct gd_jctx *c, const char *path, json_t *v, char **out)
 {
 	const char *s = NULL;
 	struct gd_addr a;
 	char why[128], *text, *abs;
 
-	if (get_string(c, path, v, PATH_MAX - 1, &s) < 0)
+	if (gd_jstring(c, path, v, PATH_MAX - 1, &s) < 0)
 		return -1;
 	if (strncmp(s, "unix:", 5) == 0 && s[5] && s[5] != '/') {
 		if (!(abs = resolve(c, s + 5)))
-			return oom(c);
+			return gd_joom(c);
 		if (asprintf(&text, "unix:%s", abs) < 0) {
 			free(abs);
-			return oom(c);
+			return gd_joom(c);
 		}
 		free(abs);
 	} else if (!(text = xstrdup(s))) {
-		return oom(c);
+		return gd_joom(c);
 	}
 	if (gd_addr_parse(text, &a, why, sizeof(why)) < 0) {
 		free(text);
-		return fail(c, path, "%s (got \"%s\")", why, s);
+		return gd_jfail(c, path, "%s (got \"%s\")", why, s);
 	}
 	free(*out);
 	*out = text;
 	return 0;
 }
 
-static struct gd_config *parse_root(struct ctx *c, json_t *root)
+static struct gd_config *parse_root(struct gd_jctx *c, json_t *root)
 {
 	struct gd_config *cfg;
 	char sock[PATH_MAX];
@@ -711,12 +550,12 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 	json_t *v;
 
 	if (!json_is_object(root)) {
-		fail(c, "(top level)", "expected a JSON object");
+		gd_jfail(c, "(top level)", "expected a JSON object");
 		return NULL;
 	}
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg) {
-		oom(c);
+		gd_joom(c);
 		return NULL;
 	}
 	cfg->socket_mode = 0660;
@@ -729,13 +568,13 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 			if (dup_string(c, key, v, PATH_MAX - 1, true, &cfg->control_socket) < 0)
 				goto err;
 			if (strlen(cfg->control_socket) >= sizeof(((struct sockaddr_un *)0)->sun_path)) {
-				fail(c, key, "longer than %zu bytes once made absolute (%s)",
+				gd_jfail(c, key, "longer than %zu bytes once made absolute (%s)",
 				     sizeof(((struct sockaddr_un *)0)->sun_path) - 1,
 				     cfg->control_socket);
 				goto err;
 			}
 		} else if (strcmp(key, "socket_mode") == 0) {
-			if (get_mode(c, key, v, &cfg->socket_mode) < 0)
+			if (gd_jmode(c, key, v, &cfg->socket_mode) < 0)
 				goto err;
 		} else if (strcmp(key, "socket_group") == 0) {
 			if (dup_string(c, key, v, 256, false, &cfg->socket_group) < 0)
@@ -747,42 +586,48 @@ static struct gd_config *parse_root(struct ctx *c, json_t *root)
 			if (dup_string(c, key, v, PATH_MAX - 1, true, &cfg->log_dir) < 0)
 				goto err;
 		} else if (strcmp(key, "stats_interval_ms") == 0) {
-			if (get_long(c, key, v, 10, 3600000, &cfg->stats_interval_ms) < 0)
+			if (gd_jlong(c, key, v, 10, 3600000, &cfg->stats_interval_ms) < 0)
 				goto err;
 		} else if (strcmp(key, "log_max_bytes") == 0) {
-			if (get_int(c, key, v, 0, 1LL << 40, &cfg->log_max_bytes) < 0)
+			if (gd_jint(c, key, v, 0, 1LL << 40, &cfg->log_max_bytes) < 0)
 				goto err;
 			if (cfg->log_max_bytes && cfg->log_max_bytes < 4096) {
-				fail(c, key, "expected 0 (never rotate) or at least 4096");
+				gd_jfail(c, key, "expected 0 (never rotate) or at least 4096");
 				goto err;
 			}
 		} else if (strcmp(key, "log_backups") == 0) {
-			if (get_long(c, key, v, 0, 100, &cfg->log_backups) < 0)
+			if (gd_jlong(c, key, v, 0, 100, &cfg->log_backups) < 0)
 				goto err;
 		} else if (strcmp(key, "dump_timeout_ms") == 0) {
-			if (get_long(c, key, v, 10, 60000, &cfg->dump_timeout_ms) < 0)
+			if (gd_jlong(c, key, v, 10, 60000, &cfg->dump_timeout_ms) < 0)
 				goto err;
 		} else if (strcmp(key, "http_listen") == 0) {
 			if (parse_listen_addr(c, key, v, &cfg->http_listen) < 0)
 				goto err;
+		} else if (strcmp(key, "allow_insecure_paths") == 0) {
+			if (!json_is_boolean(v)) {
+				gd_jfail(c, key, "expected true or false");
+				goto err;
+			}
+			cfg->allow_insecure_paths = json_is_true(v);
 		} else if (strcmp(key, "workers") == 0) {
 			if (parse_workers(c, v, cfg) < 0)
 				goto err;
 		} else {
-			fail(c, key, "unknown key");
+			gd_jfail(c, key, "unknown key");
 			goto err;
 		}
 	}
 	if (!cfg->control_socket) {
 		if (gd_default_socket_path(sock, sizeof(sock)) < 0 ||
 		    !(cfg->control_socket = xstrdup(sock))) {
-			oom(c);
+			gd_joom(c);
 			goto err;
 		}
 	}
 	for (size_t i = 0; i < cfg->nworkers; i++) {
 		if (build_effective(cfg, cfg->workers[i]) < 0) {
-			oom(c);
+			gd_joom(c);
 			goto err;
 		}
 	}
@@ -792,7 +637,7 @@ err:
 	return NULL;
 }
 
-static void syntax_error(struct ctx *c, const json_error_t *je)
+static void syntax_error(struct gd_jctx *c, const json_error_t *je)
 {
 	if (je->line > 0)
 		snprintf(c->err, c->errlen, "%s:%d:%d: %s", c->name, je->line,
@@ -805,7 +650,7 @@ static void syntax_error(struct ctx *c, const json_error_t *je)
 struct gd_config *gd_config_parse(const char *text, const char *name,
 				  const char *base_dir, char *err, size_t errlen)
 {
-	struct ctx c = { name, base_dir, err, errlen };
+	struct gd_jctx c = { name, base_dir, err, errlen };
 	struct gd_config *cfg;
 	json_error_t je;
 	json_t *root;
@@ -819,7 +664,7 @@ struct gd_config *gd_config_parse(const char *text, const char *name,
 	json_decref(root);
 	if (cfg && !(cfg->path = xstrdup(name))) {
 		gd_config_free(cfg);
-		oom(&c);
+		gd_joom(&c);
 		return NULL;
 	}
 	return cfg;
@@ -829,7 +674,7 @@ struct gd_config *gd_config_load(const char *file, char *err, size_t errlen)
 {
 	char abs[PATH_MAX], cwd[PATH_MAX], *dir = NULL, *slash;
 	struct gd_config *cfg = NULL;
-	struct ctx c = { file, NULL, err, errlen };
+	struct gd_jctx c = { file, NULL, err, errlen };
 	json_error_t je;
 	json_t *root;
 	FILE *fp;
@@ -845,7 +690,7 @@ struct gd_config *gd_config_load(const char *file, char *err, size_t errlen)
 	}
 	dir = xstrdup(abs);
 	if (!dir) {
-		oom(&c);
+		gd_joom(&c);
 		return NULL;
 	}
 	slash = strrchr(dir, '/');
@@ -873,7 +718,13 @@ struct gd_config *gd_config_load(const char *file, char *err, size_t errlen)
 	if (cfg && !(cfg->path = xstrdup(abs))) {
 		gd_config_free(cfg);
 		cfg = NULL;
-		oom(&c);
+		gd_joom(&c);
+	}
+	if (cfg && geteuid() == 0 && !cfg->allow_insecure_paths &&
+	    gd_config_check_paths(cfg, err, errlen) < 0) {
+		gd_config_free(cfg);
+		cfg = NULL;
+		errno = EPERM;
 	}
 out:
 	e = errno;

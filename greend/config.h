@@ -53,12 +53,15 @@ struct gd_config {
 	long log_backups;
 	long dump_timeout_ms;
 	char *http_listen;      /* "HOST:PORT", "[V6]:PORT", "unix:PATH", or NULL: off */
+	bool allow_insecure_paths; /* as root, accept paths others could change */
 	struct gd_worker_conf **workers;
 	size_t nworkers;
 };
 
 /* Load and validate FILE.  On error returns NULL, errno EINVAL (or the
- * open error) and a message "FILE[:LINE:COL]: PATH: what" in ERR. */
+ * open error) and a message "FILE[:LINE:COL]: PATH: what" in ERR.  As
+ * root it also refuses (EPERM) a config file, preload library or worker
+ * executable that others could change, unless allow_insecure_paths. */
 struct gd_config *gd_config_load(const char *file, char *err, size_t errlen);
 /* The same for a string; relative paths resolve against BASE_DIR and
  * messages start with NAME. */
@@ -67,10 +70,10 @@ struct gd_config *gd_config_parse(const char *text, const char *name,
 void gd_config_free(struct gd_config *cfg);
 void gd_worker_conf_free(struct gd_worker_conf *wc);
 
-/* The patchable modules, NULL-terminated. */
-extern const char *const gd_modules[];
+/* A patchable module's name (libgreen's table, shared with the shim). */
 bool gd_module_known(const char *name);
-/* Check a GREEN_PATCH value ("socket,dns", "all,-thread", "none"). */
+/* Check a GREEN_PATCH value ("socket, dns", "all,-thread", "none") with the
+ * shim's own parser. */
 int gd_patch_list_check(const char *list, char *err, size_t errlen);
 
 const char *gd_restart_name(enum gd_restart r);

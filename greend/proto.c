@@ -98,6 +98,9 @@ void gd_linebuf_free(struct gd_linebuf *lb)
 
 int gd_linebuf_append(struct gd_linebuf *lb, const char *p, size_t n)
 {
+	/* Nothing to add; and an empty buffer has no data to offset (UB). */
+	if (n == 0)
+		return 0;
 	if (lb->len + n > lb->cap) {
 		size_t cap = lb->cap ? lb->cap : 1024;
 		char *d;

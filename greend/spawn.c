@@ -156,20 +156,42 @@ oom:
 	return NULL;
 }
 
-int gd_spawn_read_error(int err_fd, char *buf, size_t len)
+int gd_spawn_read_error(int err_fd, char *buf, size_t len, int *err_no)
 {
+	char raw[512], *end;
 	ssize_t n, got = 0;
+	long e;
 
-	while ((size_t)got < len - 1) {
-		n = read(err_fd, buf + got, len - 1 - (size_t)got);
+	*err_no = 0;
+	buf[0] = '\0';
+	while ((size_t)got < sizeof(raw) - 1) {
+		n = read(err_fd, raw + got, sizeof(raw) - 1 - (size_t)got);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
 			break;
 		got += n;
 	}
-	buf[got] = '\0';
+	raw[got] = '\0';
+	if (got == 0)
+		return 0;
+	/* "ERRNO:sentence"; anything else is shown as it came. */
+	e = strtol(raw, &end, 10);
+	if (end != raw && *end == ':' && e > 0 && e < 4096) {
+		*err_no = (int)e;
+		end++;
+	} else {
+		end = raw;
+	}
+	snprintf(buf, len, "%s", end);
 	return (int)got;
+}
+
+bool gd_spawn_errno_transient(int e)
+{
+	/* Resources that come back by themselves: fds, processes, memory. */
+	return e == EMFILE || e == ENFILE || e == EAGAIN || e == ENOMEM ||
+	       e == EINTR || e == ENOBUFS;
 }
 
 /* Child side: report STAGE and errno on the pipe and die. */
@@ -179,7 +201,7 @@ static void __attribute__((noreturn)) child_fail(int errfd, const char *stage,
 	char msg[512];
 	int e = errno, n;
 
-	n = snprintf(msg, sizeof(msg), "%s%s%s: %s", stage, arg ? " " : "",
+	n = snprintf(msg, sizeof(msg), "%d:%s%s%s: %s", e, stage, arg ? " " : "",
 		     arg ? arg : "", strerror(e));
 	if (n > 0 && write(errfd, msg, (size_t)n) < 0) {
 		/* nothing left to tell it to */
@@ -187,22 +209,50 @@ static void __attribute__((noreturn)) child_fail(int errfd, const char *stage,
 	_exit(127);
 }
 
-static void close_from(int lowfd)
+/* Close every fd in [lo, hi] (hi may be ~0U: to the end). */
+static void close_span(unsigned int lo, unsigned int hi)
 {
+	struct rlimit rl;
+	unsigned int max = 65536;
+
+	if (lo > hi)
+		return;
 #ifdef SYS_close_range
-	if (syscall(SYS_close_range, (unsigned)lowfd, ~0U, 0) == 0)
+	if (syscall(SYS_close_range, lo, hi, 0) == 0)
 		return;
 #endif
-	{
-		struct rlimit rl;
-		int max = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < 65536)
+		max = (unsigned int)rl.rlim_cur;
+	for (unsigned int fd = lo; fd < max && fd <= hi; fd++)
+		close((int)fd);
+}
 
-		if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
-		    rl.rlim_cur < 65536)
-			max = (int)rl.rlim_cur;
-		for (int fd = lowfd; fd < max; fd++)
-			close(fd);
+/*
+ * Close everything the child inherited except the N fds in KEEP.  Done
+ * first, so that the dups that follow always find free slots even when
+ * greend itself was at its fd limit (an EMFILE here once made a transient
+ * shortage look like a broken command).
+ */
+static void close_all_but(const int *keep, int n)
+{
+	int sorted[8];
+	unsigned int lo = 0;
+
+	memcpy(sorted, keep, (size_t)n * sizeof(int));
+	for (int i = 1; i < n; i++)
+		for (int j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+			int t = sorted[j];
+
+			sorted[j] = sorted[j - 1];
+			sorted[j - 1] = t;
+		}
+	for (int i = 0; i < n; i++) {
+		if (sorted[i] > 0)
+			close_span(lo, (unsigned int)sorted[i] - 1);
+		lo = (unsigned int)sorted[i] + 1;
 	}
+	close_span(lo, ~0U);
 }
 
 struct ids {
@@ -313,6 +363,11 @@ child(const struct gd_spawn *sp, const struct ids *ids, char **env, int chan,
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 
+	{
+		int keep[4] = { chan, out, errfd, devnull };
+
+		close_all_but(keep, 4);
+	}
 	errfd = move_high(errfd);
 	if (errfd < 0)
 		_exit(127);
@@ -327,7 +382,7 @@ child(const struct gd_spawn *sp, const struct ids *ids, char **env, int chan,
 	if (dup3(errfd, CHAN_FD + 1, O_CLOEXEC) < 0)
 		child_fail(errfd, "dup3", NULL);
 	errfd = CHAN_FD + 1;
-	close_from(CHAN_FD + 2);
+	close_span(CHAN_FD + 2, ~0U);
 
 	if (c->umask >= 0)
 		umask((mode_t)c->umask);

@@ -10,6 +10,7 @@
 #ifndef GREEND_SPAWN_H
 #define GREEND_SPAWN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -35,7 +36,12 @@ void gd_spawn_env_free(char **env);
  * and a sentence in ERR when nothing was started (unknown user, EMFILE...). */
 int gd_spawn_start(struct gd_spawn *sp, char *err, size_t errlen);
 
-/* Read what the child wrote to the error pipe, if anything (non-blocking). */
-int gd_spawn_read_error(int err_fd, char *buf, size_t len);
+/* Read what the child wrote to the error pipe, if anything (non-blocking):
+ * the sentence in BUF and the errno of the failed step in *ERR_NO (0 when
+ * the pipe was empty: the exec succeeded).  Returns the bytes read. */
+int gd_spawn_read_error(int err_fd, char *buf, size_t len, int *err_no);
+/* Whether a spawn that failed with E is worth retrying by the restart
+ * policy (out of fds, processes or memory) rather than fatal. */
+bool gd_spawn_errno_transient(int e);
 
 #endif

@@ -1,7 +1,8 @@
 /*
  * sup.c - supervising worker instances: spawning, reaping, restart policy
  * with exponential back-off and a restart window, stopping whole process
- * groups, forwarding worker output, and applying a reloaded config.
+ * trees, and forwarding worker output.  Applying a reloaded config is
+ * reload.c's, on top of the worker functions at the end of this file.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +18,7 @@
 #include "proto.h"
 #include "spawn.h"
 #include "sup.h"
+#include "tree.h"
 
 static const char *const state_names[GD_NSTATES] = {
 	"stopped", "starting", "running", "backoff", "stopping", "exited", "fatal",
@@ -73,7 +76,7 @@ static void emit(struct gd_instance *in, const char *p, size_t n)
 			w->have_wlog = true;
 		}
 		if (gd_wlog_write(&w->wlog, buf, len) < 0 && !in->log_warned) {
-			log_warnx("%s: writing %s: %s", in->id, w->wlog.path, strerror(errno));
+			log_warnx("%s: log file: %s", in->id, w->wlog.err);
 			in->log_warned = true;
 		}
 		return;
@@ -150,6 +153,103 @@ static void out_cb(struct ev_loop *loop, ev_io *w, int revents)
 		out_close(in);
 }
 
+/* ---- the exec error pipe ------------------------------------------------------ */
+
+/* EOF on the pipe means the exec succeeded (the pipe is CLOEXEC); a failed
+ * exec wrote why.  Either way the fd goes now, not at the exit: a running
+ * instance holds only its channel and its output pipe. */
+static void err_collect(struct gd_instance *in)
+{
+	if (in->err_fd < 0)
+		return;
+	ev_io_stop(in->w->sup->loop, &in->err_io);
+	gd_spawn_read_error(in->err_fd, in->spawn_err, sizeof(in->spawn_err),
+			    &in->spawn_errno);
+	close(in->err_fd);
+	in->err_fd = -1;
+}
+
+static void err_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	err_collect(w->data);
+}
+
+/* ---- the instance's other processes ------------------------------------------- */
+
+static bool is_live_leader(pid_t pid, void *arg)
+{
+	struct gd_sup *s = arg;
+
+	for (size_t i = 0; i < s->nworkers; i++)
+		for (size_t j = 0; j < s->workers[i]->ninst; j++)
+			if (s->workers[i]->inst[j]->pid == pid)
+				return true;
+	return false;
+}
+
+/*
+ * Send SIG to every process of IN outside the leader's process group's
+ * reach: setsid children, and what the leader left to greend when it died
+ * (see tree.h).  LEADER is the live leader, or the one that just exited.
+ * With SIGKILL it scans again until nothing is left to kill (a fork may
+ * land between a scan and its kill), within a few passes.
+ */
+/* A /proc snapshot, reused within one loop pass: stopping or losing many
+ * instances at once (shutdown, a reload) then reads /proc once, not once
+ * per instance.  FRESH forces a new one. */
+static ssize_t snapshot(struct gd_sup *s, bool fresh, struct gd_proc **out)
+{
+	unsigned int iter = ev_iteration(s->loop);
+
+	if (fresh || !s->procs || s->procs_iter != iter) {
+		struct gd_proc *p = NULL;
+		ssize_t n = gd_proc_scan(&p);
+
+		if (n < 0)
+			return -1;
+		free(s->procs);
+		s->procs = p;
+		s->nprocs = (size_t)n;
+		s->procs_iter = iter;
+	}
+	*out = s->procs;
+	return (ssize_t)s->nprocs;
+}
+
+static void end_tree(struct gd_instance *in, pid_t leader, bool leader_alive, int sig)
+{
+	struct gd_sup *s = in->w->sup;
+	pid_t self = getpid();
+
+	for (int pass = 0; pass < 4; pass++) {
+		struct gd_proc *p;
+		ssize_t n = snapshot(s, pass > 0, &p);
+		bool *mark;
+		size_t hits = 0;
+
+		if (n <= 0 || !(mark = calloc((size_t)n, sizeof(bool))))
+			return;
+		if (gd_tree_mark(p, (size_t)n, self, leader, leader_alive, in->id,
+				 is_live_leader, s, mark)) {
+			for (ssize_t i = 0; i < n; i++) {
+				if (!mark[i])
+					continue;
+				if (kill(p[i].pid, sig) == 0)
+					hits++;
+				if (sig != SIGKILL)
+					kill(p[i].pid, SIGCONT);
+			}
+		}
+		free(mark);
+		if (hits && pass == 0)
+			log_info("%s: sent SIG%s to %zu process%s outside its group", in->id,
+				 sig == SIGKILL ? "KILL" : gd_signal_name(sig), hits,
+				 hits == 1 ? "" : "es");
+		if (!hits || sig != SIGKILL)
+			return;
+	}
+}
+
 /* ---- lifecycle --------------------------------------------------------------- */
 
 static void spawn(struct gd_instance *in);
@@ -175,8 +275,10 @@ static void timer_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	case GD_STOPPING:
 		log_warnx("%s: did not stop within %g s; sending SIGKILL to its process group",
 			  in->id, in->w->conf->stop_timeout_s);
-		if (in->pid > 0)
+		if (in->pid > 0) {
 			kill(-in->pid, SIGKILL);
+			end_tree(in, in->pid, true, SIGKILL);
+		}
 		break;
 	default:
 		break;
@@ -258,33 +360,41 @@ static void child_cb(struct ev_loop *loop, ev_child *cw, int revents)
 {
 	struct gd_instance *in = cw->data;
 	int status = cw->rstatus;
-	char spawn_err[256] = "", what[128];
+	char what[128];
 	bool stopping = in->state == GD_STOPPING;
 
 	ev_child_stop(loop, cw);
 	ev_timer_stop(loop, &in->timer);
-	if (in->err_fd >= 0) {
-		gd_spawn_read_error(in->err_fd, spawn_err, sizeof(spawn_err));
-		close(in->err_fd);
-		in->err_fd = -1;
-	}
+	err_collect(in);
 	if (in->out_fd >= 0) {
 		out_drain(in, 64);
 		out_close(in);
 	}
 	gd_chan_close(&in->chan, loop, "worker exited");
-	/* Whatever the leader left behind in its group goes with it when we
-	 * asked it to stop; grandchildren are not orphaned. */
-	if (stopping)
-		kill(-in->pid, SIGKILL);
+	/* Whatever the leader left behind goes with it, whether we asked it to
+	 * stop or it exited by itself: its group, and (in->pid is still the
+	 * leader's, so it is not taken for a live one) what escaped the group
+	 * or was reparented to greend. */
+	kill(-in->pid, SIGKILL);
+	end_tree(in, in->pid, false, SIGKILL);
 	in->pid = 0;
 	in->have_status = true;
 	in->last_status = status;
 	describe_status(status, what, sizeof(what));
 	snprintf(in->reason, sizeof(in->reason), "%s", what);
-	if (spawn_err[0]) {
-		fatal(in, spawn_err);
-		return;
+	if (in->spawn_err[0]) {
+		/* Out of fds or processes is weather, not a broken command: the
+		 * restart policy (with its back-off and window) decides. */
+		if (!stopping && gd_spawn_errno_transient(in->spawn_errno)) {
+			log_warnx("%s: cannot start: %s", in->id, in->spawn_err);
+			snprintf(in->reason, sizeof(in->reason), "%s", in->spawn_err);
+			exit_policy(in, status, true);
+			return;
+		}
+		if (!stopping) {
+			fatal(in, in->spawn_err);
+			return;
+		}
 	}
 	log_info("%s: %s", in->id, what);
 	if (stopping) {
@@ -333,9 +443,11 @@ static void spawn(struct gd_instance *in)
 	sp.preload = preload_for(s, pre, sizeof(pre));
 	sp.stats_interval_ms = s->cfg->stats_interval_ms;
 	in->reason[0] = '\0';
+	in->spawn_err[0] = '\0';
+	in->spawn_errno = 0;
 	in->have_status = false;
 	if (gd_spawn_start(&sp, err, sizeof(err)) < 0) {
-		if (errno == ENOENT || errno == E2BIG) {
+		if (!gd_spawn_errno_transient(errno)) {
 			fatal(in, err);
 		} else {
 			log_warnx("%s: cannot start: %s", in->id, err);
@@ -347,6 +459,8 @@ static void spawn(struct gd_instance *in)
 	}
 	in->pid = sp.pid;
 	in->err_fd = sp.err_fd;
+	ev_io_set(&in->err_io, sp.err_fd, EV_READ);
+	ev_io_start(s->loop, &in->err_io);
 	in->out_fd = sp.out_fd;
 	in->started_at = ev_now(s->loop);
 	ev_child_set(&in->child_w, sp.pid, 0);
@@ -402,6 +516,7 @@ void gd_inst_stop(struct gd_instance *in)
 			 gd_signal_name(c->stop_signal));
 		kill(-in->pid, c->stop_signal);
 		kill(-in->pid, SIGCONT);
+		end_tree(in, in->pid, true, c->stop_signal);
 		set_state(in, GD_STOPPING);
 		arm(in, c->stop_timeout_s);
 		break;
@@ -458,6 +573,8 @@ static struct gd_instance *inst_new(struct gd_worker *w, int index)
 	in->child_w.data = in;
 	ev_timer_init(&in->timer, timer_cb, 0, 0);
 	in->timer.data = in;
+	ev_io_init(&in->err_io, err_cb, -1, EV_READ);
+	in->err_io.data = in;
 	ev_io_init(&in->out_io, out_cb, -1, EV_READ);
 	in->out_io.data = in;
 	gd_chan_init(&in->chan, in);
@@ -472,27 +589,24 @@ static void inst_free(struct gd_instance *in)
 	ev_child_stop(loop, &in->child_w);
 	ev_timer_stop(loop, &in->timer);
 	out_close(in);
-	if (in->err_fd >= 0)
-		close(in->err_fd);
+	err_collect(in);
 	gd_chan_close(&in->chan, loop, "");
 	gd_chan_reset(&in->chan);
 	free(in->recent);
 	free(in);
 }
 
-/* Grow W to N instances (new ones stopped); reuse retiring slots. */
-static int worker_grow(struct gd_worker *w, int n)
+/* Create W's missing instances below index N, stopped. */
+int gd_worker_grow(struct gd_worker *w, int n)
 {
 	for (int i = 0; i < n; i++) {
 		struct gd_instance *in = NULL, **arr;
 
-		for (size_t j = 0; j < w->ninst; j++)
+		for (size_t j = 0; j < w->ninst && !in; j++)
 			if (w->inst[j]->index == i)
 				in = w->inst[j];
-		if (in) {
-			in->retire = false;
+		if (in)
 			continue;
-		}
 		in = inst_new(w, i);
 		if (!in)
 			return -1;
@@ -507,7 +621,7 @@ static int worker_grow(struct gd_worker *w, int n)
 	return 0;
 }
 
-static void worker_set_conf(struct gd_worker *w, struct gd_worker_conf *c)
+void gd_worker_set_conf(struct gd_worker *w, struct gd_worker_conf *c)
 {
 	if (w->conf != c)
 		gd_worker_conf_free(w->conf);
@@ -521,7 +635,7 @@ static void worker_set_conf(struct gd_worker *w, struct gd_worker_conf *c)
 			 w->inst[i]->index);
 }
 
-static struct gd_worker *worker_new(struct gd_sup *s, struct gd_worker_conf *c)
+struct gd_worker *gd_worker_new(struct gd_sup *s, struct gd_worker_conf *c)
 {
 	struct gd_worker *w = calloc(1, sizeof(*w)), **arr;
 
@@ -529,7 +643,7 @@ static struct gd_worker *worker_new(struct gd_sup *s, struct gd_worker_conf *c)
 		return NULL;
 	w->sup = s;
 	w->conf = c;
-	if (worker_grow(w, c->instances) < 0)
+	if (gd_worker_grow(w, c->instances) < 0)
 		goto err;
 	arr = realloc(s->workers, (s->nworkers + 1) * sizeof(*arr));
 	if (!arr)
@@ -586,13 +700,18 @@ static void gc_cb(struct ev_loop *loop, ev_prepare *p, int revents)
 int gd_sup_init(struct gd_sup *s, struct ev_loop *loop, struct gd_config *cfg)
 {
 	memset(s, 0, sizeof(*s));
+	/* Whatever a worker leaves behind is reparented to greend, which can
+	 * then end it with its instance (tree.h) and reaps it. */
+	if (prctl(PR_SET_CHILD_SUBREAPER, 1) < 0)
+		log_warnx("warning: PR_SET_CHILD_SUBREAPER: %s; a worker's orphans go to init",
+			  strerror(errno));
 	s->loop = loop;
 	s->cfg = cfg;
 	ev_prepare_init(&s->gc, gc_cb);
 	s->gc.data = s;
 	ev_prepare_start(loop, &s->gc);
 	for (size_t i = 0; i < cfg->nworkers; i++) {
-		if (!worker_new(s, cfg->workers[i]))
+		if (!gd_worker_new(s, cfg->workers[i]))
 			return -1;
 		cfg->workers[i] = NULL;
 	}
@@ -619,8 +738,11 @@ void gd_sup_kill_all(struct gd_sup *s)
 {
 	for (size_t i = 0; i < s->nworkers; i++)
 		for (size_t j = 0; j < s->workers[i]->ninst; j++)
-			if (s->workers[i]->inst[j]->pid > 0)
+			if (s->workers[i]->inst[j]->pid > 0) {
 				kill(-s->workers[i]->inst[j]->pid, SIGKILL);
+				end_tree(s->workers[i]->inst[j], s->workers[i]->inst[j]->pid,
+					 true, SIGKILL);
+			}
 }
 
 bool gd_sup_all_at_rest(const struct gd_sup *s)
@@ -636,6 +758,8 @@ bool gd_sup_all_at_rest(const struct gd_sup *s)
 void gd_sup_free(struct gd_sup *s)
 {
 	ev_prepare_stop(s->loop, &s->gc);
+	free(s->procs);
+	s->procs = NULL;
 	for (size_t i = 0; i < s->nworkers; i++)
 		worker_free(s->workers[i]);
 	free(s->workers);
@@ -660,149 +784,4 @@ struct gd_instance *gd_sup_find_instance(const struct gd_sup *s, const char *id)
 			if (strcmp(s->workers[i]->inst[j]->id, id) == 0)
 				return s->workers[i]->inst[j];
 	return NULL;
-}
-
-static bool equal_but_instances(json_t *a, json_t *b)
-{
-	json_t *ca = json_deep_copy(a), *cb = json_deep_copy(b);
-	bool eq;
-
-	json_object_del(ca, "instances");
-	json_object_del(cb, "instances");
-	eq = json_equal(ca, cb);
-	json_decref(ca);
-	json_decref(cb);
-	return eq;
-}
-
-static void retire_above(struct gd_worker *w, int n)
-{
-	for (size_t j = 0; j < w->ninst; j++) {
-		if (w->inst[j]->index >= n) {
-			w->inst[j]->retire = true;
-			gd_inst_stop(w->inst[j]);
-		}
-	}
-}
-
-static void start_new(struct gd_worker *w)
-{
-	for (size_t j = 0; j < w->ninst; j++)
-		if (w->inst[j]->state == GD_STOPPED && !w->inst[j]->retire &&
-		    w->inst[j]->index < w->conf->instances)
-			gd_inst_start(w->inst[j]);
-}
-
-int gd_sup_reload(struct gd_sup *s, struct gd_config *nc, json_t *report)
-{
-	json_t *added = json_array(), *removed = json_array(), *changed = json_array(),
-	       *unchanged = json_array(), *warnings = json_array();
-	struct gd_config *old = s->cfg;
-	bool *seen = calloc(s->nworkers + 1, sizeof(bool));
-	size_t nold = s->nworkers;
-
-	if (!seen || !added || !removed || !changed || !unchanged || !warnings) {
-		free(seen);
-		json_decref(added);
-		json_decref(removed);
-		json_decref(changed);
-		json_decref(unchanged);
-		json_decref(warnings);
-		gd_config_free(nc);
-		errno = ENOMEM;
-		return -1;
-	}
-	/* The listening socket stays as it is until greend restarts. */
-	if (strcmp(old->control_socket, nc->control_socket) != 0 ||
-	    old->socket_mode != nc->socket_mode ||
-	    (old->socket_group == NULL) != (nc->socket_group == NULL) ||
-	    (old->socket_group && strcmp(old->socket_group, nc->socket_group) != 0))
-		json_array_append_new(warnings, json_string(
-			"control_socket, socket_mode and socket_group apply after greend restarts"));
-	free(nc->control_socket);
-	nc->control_socket = old->control_socket;
-	old->control_socket = NULL;
-	nc->socket_mode = old->socket_mode;
-	free(nc->socket_group);
-	nc->socket_group = old->socket_group;
-	old->socket_group = NULL;
-	s->cfg = nc;
-	if (old->preload == NULL ? nc->preload != NULL
-				 : (nc->preload == NULL || strcmp(old->preload, nc->preload) != 0))
-		s->preload_warned = false;
-
-	for (size_t i = 0; i < nc->nworkers; i++) {
-		struct gd_worker_conf *c = nc->workers[i];
-		struct gd_worker *w = NULL;
-		size_t k;
-
-		for (k = 0; k < nold; k++) {
-			if (!s->workers[k]->retire && strcmp(s->workers[k]->conf->name, c->name) == 0) {
-				w = s->workers[k];
-				seen[k] = true;
-				break;
-			}
-		}
-		nc->workers[i] = NULL;
-		if (!w) {
-			w = worker_new(s, c);
-			if (!w) {
-				gd_worker_conf_free(c);
-				json_array_append_new(warnings, json_sprintf("%s: out of memory", c->name));
-				continue;
-			}
-			json_array_append_new(added, json_string(c->name));
-			if (!s->shutting_down)
-				for (size_t j = 0; j < w->ninst; j++)
-					gd_inst_start(w->inst[j]);
-			continue;
-		}
-		if (json_equal(w->conf->effective, c->effective)) {
-			worker_set_conf(w, c);
-			json_array_append_new(unchanged, json_string(c->name));
-			continue;
-		}
-		if (equal_but_instances(w->conf->effective, c->effective)) {
-			worker_set_conf(w, c);
-			retire_above(w, c->instances);
-			worker_grow(w, c->instances);
-			start_new(w);
-			json_array_append_new(changed, json_string(c->name));
-			continue;
-		}
-		worker_set_conf(w, c);
-		retire_above(w, c->instances);
-		for (size_t j = 0; j < w->ninst; j++) {
-			struct gd_instance *in = w->inst[j];
-
-			if (in->retire)
-				continue;
-			if (in->state == GD_EXITED || in->state == GD_FATAL)
-				gd_inst_start(in);
-			else if (in->state != GD_STOPPED)
-				gd_inst_restart(in);
-		}
-		worker_grow(w, c->instances);
-		start_new(w);
-		json_array_append_new(changed, json_string(c->name));
-	}
-	nc->nworkers = 0;
-	for (size_t k = 0; k < nold; k++) {
-		struct gd_worker *w = s->workers[k];
-
-		if (seen[k] || w->retire)
-			continue;
-		w->retire = true;
-		json_array_append_new(removed, json_string(w->conf->name));
-		for (size_t j = 0; j < w->ninst; j++)
-			gd_inst_stop(w->inst[j]);
-	}
-	free(seen);
-	gd_config_free(old);
-	json_object_set_new(report, "added", added);
-	json_object_set_new(report, "removed", removed);
-	json_object_set_new(report, "changed", changed);
-	json_object_set_new(report, "unchanged", unchanged);
-	json_object_set_new(report, "warnings", warnings);
-	return 0;
 }

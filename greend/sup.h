@@ -20,6 +20,7 @@
 
 #include "chan.h"
 #include "config.h"
+#include "tree.h"
 #include "wlog.h"
 
 enum gd_state {
@@ -55,7 +56,10 @@ struct gd_instance {
 	bool log_warned;        /* a failed log write was reported */
 	ev_child child_w;
 	ev_timer timer;         /* start_secs, back-off or stop timeout */
-	int err_fd;
+	int err_fd;             /* exec error pipe, open until exec or failure */
+	ev_io err_io;
+	char spawn_err[256];    /* what the child said before exec failed */
+	int spawn_errno;
 	int out_fd;
 	ev_io out_io;
 	char line[4096];
@@ -81,6 +85,9 @@ struct gd_sup {
 	bool preload_warned;
 	bool shutting_down;
 	ev_prepare gc;
+	struct gd_proc *procs;  /* /proc snapshot of this loop pass (sup.c) */
+	size_t nprocs;
+	unsigned int procs_iter;
 	void *hook_data;        /* for on_dump */
 	void (*on_dump)(struct gd_instance *in, json_t *greenlets, void *data);
 	void *change_data;      /* for on_change */
@@ -107,6 +114,13 @@ int gd_sup_reload(struct gd_sup *s, struct gd_config *newcfg, json_t *report);
 int gd_inst_start(struct gd_instance *in);
 void gd_inst_stop(struct gd_instance *in);
 void gd_inst_restart(struct gd_instance *in);
+
+/* For reload.c: a new worker for C (taken), its instances created stopped;
+ * a worker's config replaced (the old one freed); W's missing instances
+ * below index N created, stopped. */
+struct gd_worker *gd_worker_new(struct gd_sup *s, struct gd_worker_conf *c);
+void gd_worker_set_conf(struct gd_worker *w, struct gd_worker_conf *c);
+int gd_worker_grow(struct gd_worker *w, int n);
 
 struct gd_worker *gd_sup_find_worker(const struct gd_sup *s, const char *name);
 struct gd_instance *gd_sup_find_instance(const struct gd_sup *s, const char *id);

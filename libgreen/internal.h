@@ -20,6 +20,7 @@
 
 #include "green.h"
 #include "arch/ctx.h"
+#include "parse.h" /* green__parse_size, the module table */
 
 #include <ev.h>
 #include <poll.h>
@@ -92,8 +93,6 @@ GREEN__HIDDEN void green__stack_check(const green_t *g);
 GREEN__HIDDEN void green__stack_hub_destroy(struct green_hub *h);
 GREEN__HIDDEN size_t green__stack_default_size(void);
 GREEN__HIDDEN void green__stack_install_overflow_handler(struct green_hub *h);
-/* Parse "256K", "1M", "65536"; 0 and -1/EINVAL on junk. */
-GREEN__HIDDEN int green__parse_size(const char *text, size_t *out);
 
 /* ---- greenlets ------------------------------------------------------------ */
 

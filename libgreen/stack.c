@@ -66,37 +66,6 @@ static size_t guarded_max;
 static size_t guarded_live; /* process-wide, atomically updated */
 static once_flag config_once = ONCE_FLAG_INIT;
 
-int green__parse_size(const char *text, size_t *out)
-{
-	char *end;
-	unsigned long long v;
-	unsigned int shift = 0;
-
-	if (!text || *text < '0' || *text > '9')
-		goto bad;
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (errno)
-		goto bad;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	default: break;
-	}
-	if (shift && (*end == 'i' || *end == 'I'))
-		end++;
-	if (*end == 'b' || *end == 'B')
-		end++;
-	if (*end != '\0' || v > (SIZE_MAX >> shift))
-		goto bad;
-	*out = (size_t)v << shift;
-	return 0;
-bad:
-	errno = EINVAL;
-	return -1;
-}
-
 static void read_config(void)
 {
 	const char *env = getenv("GREEN_STACK_SIZE");

@@ -7,6 +7,7 @@
 #   mk/deps.sh          check/install DEPS
 #   mk/deps.sh test     check/install DEPS and DEPS_TEST
 #   mk/deps.sh deb      check/install DEPS and DEPS_DEB (make deb)
+#   mk/deps.sh fuzz     check/install DEPS and DEPS_FUZZ (make fuzz only)
 #
 # Add packages to the lists below (real package names: dpkg-query does not
 # know virtual ones).
@@ -35,6 +36,11 @@ DEPS_DEB=(
 	debhelper
 	lintian
 )
+# libFuzzer: clang and its sanitizer runtimes, for `make fuzz` only.
+DEPS_FUZZ=(
+	clang
+	libclang-rt-14-dev
+)
 
 prog=mk/deps.sh
 
@@ -42,8 +48,9 @@ case ${1:-build} in
 build) want=("${DEPS[@]}") ;;
 test) want=("${DEPS[@]}" "${DEPS_TEST[@]}") ;;
 deb) want=("${DEPS[@]}" "${DEPS_DEB[@]}") ;;
+fuzz) want=("${DEPS[@]}" "${DEPS_FUZZ[@]}") ;;
 *)
-	echo "usage: $prog [test|deb]" >&2
+	echo "usage: $prog [test|deb|fuzz]" >&2
 	exit 2
 	;;
 esac

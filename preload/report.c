@@ -86,7 +86,7 @@ static void send_hello(void)
 		if (!shim_patched[i])
 			continue;
 		n += (size_t)snprintf(msg + n, sizeof(msg) - n, "%s\"%s\"",
-		                      first ? "" : ",", shim_module_names[i]);
+		                      first ? "" : ",", green__module_names[i]);
 		first = false;
 	}
 	n += (size_t)snprintf(msg + n, sizeof(msg) - n, "]}");

@@ -1,6 +1,6 @@
 /*
  * shim.c - the shim's entry: reads GREEN_PATCH and the other GREEN_
- * variables, keeps the module table, resolves the real libc functions and
+ * variables, applies the module table, resolves the real libc functions and
  * decides per call whether to green it (shim_hub_for).
  */
 #include "shim.h"
@@ -11,11 +11,6 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
-
-const char *const shim_module_names[SHIM_NMODULES] = {
-	[SHIM_SOCKET] = "socket", [SHIM_SELECT] = "select", [SHIM_TIME] = "time",
-	[SHIM_THREAD] = "thread", [SHIM_DNS] = "dns",       [SHIM_OS] = "os",
-};
 
 bool shim_patched[SHIM_NMODULES];
 bool shim_debug;
@@ -58,72 +53,20 @@ void shim_log(const char *fmt, ...)
 	syscall(SYS_write, 2, line, (size_t)len);
 }
 
-static int module_index(const char *name, size_t len)
-{
-	for (int i = 0; i < SHIM_NMODULES; i++) {
-		if (strlen(shim_module_names[i]) == len &&
-		    strncmp(shim_module_names[i], name, len) == 0)
-			return i;
-	}
-	return -1;
-}
-
 /*
- * GREEN_PATCH: "all" (also when unset), "none", or a comma list in which
- * "-name" removes a module ("all,-thread").  Unknown names are reported once
- * and ignored, so the program still runs with the modules that are known.
+ * GREEN_PATCH (unset = "all"): parse.h has the grammar, shared with greend.
+ * A problem is reported once and the program runs with the modules that
+ * were understood, as SPEC.md asks.
  */
 static void parse_patch(const char *spec)
 {
-	const char *p = spec;
+	unsigned mask = GREEN__MODULES_ALL;
+	char err[200];
 
-	if (!spec) {
-		for (int i = 0; i < SHIM_NMODULES; i++)
-			shim_patched[i] = true;
-		return;
-	}
-	while (*p) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		bool remove = false;
-		const char *word = p;
-
-		while (len && (*word == ' ' || *word == '\t')) {
-			word++;
-			len--;
-		}
-		while (len && (word[len - 1] == ' ' || word[len - 1] == '\t'))
-			len--;
-		if (len && *word == '-') {
-			remove = true;
-			word++;
-			len--;
-		}
-		if (len == 3 && strncmp(word, "all", 3) == 0) {
-			for (int i = 0; i < SHIM_NMODULES; i++)
-				shim_patched[i] = !remove;
-		} else if (len == 4 && strncmp(word, "none", 4) == 0) {
-			for (int i = 0; i < SHIM_NMODULES; i++)
-				shim_patched[i] = false;
-		} else if (len) {
-			int idx = module_index(word, len);
-
-			if (idx < 0) {
-				char msg[256];
-				int n = snprintf(msg, sizeof(msg),
-				                 "libgreen-preload: GREEN_PATCH: unknown module '%.*s' "
-				                 "(known: socket, select, time, thread, dns, os, all, none)\n",
-				                 (int)(len > 64 ? 64 : len), word);
-				if (n > 0)
-					syscall(SYS_write, 2, msg, (size_t)n);
-			} else {
-				shim_patched[idx] = !remove;
-			}
-		}
-		if (!end)
-			break;
-		p = end + 1;
-	}
+	if (spec && green__patch_parse(spec, &mask, err, sizeof(err)) < 0)
+		shim_log("GREEN_PATCH: %s", err);
+	for (int i = 0; i < SHIM_NMODULES; i++)
+		shim_patched[i] = mask & (1u << i);
 }
 
 static int64_t env_ms(const char *name, int64_t fallback)
@@ -174,7 +117,7 @@ __attribute__((constructor)) static void shim_init(void)
 		for (int i = 0; i < SHIM_NMODULES; i++) {
 			if (shim_patched[i]) {
 				strcat(list, list[0] ? "," : "");
-				strcat(list, shim_module_names[i]);
+				strcat(list, green__module_names[i]);
 			}
 		}
 		shim_log("patched: %s", list[0] ? list : "none");
@@ -211,6 +154,6 @@ __attribute__((visibility("default"))) int green_is_patched(const char *module)
 
 	if (!module)
 		return 0;
-	idx = module_index(module, strlen(module));
+	idx = green__module_index(module, strlen(module));
 	return idx >= 0 && shim_patched[idx];
 }

@@ -19,18 +19,19 @@
 #include <stdint.h>
 #include <time.h>
 
+/* The module table and GREEN_PATCH's grammar are libgreen's (parse.h),
+ * shared with greend; these are the shim's short names for them. */
 enum shim_module {
-	SHIM_SOCKET,
-	SHIM_SELECT,
-	SHIM_TIME,
-	SHIM_THREAD,
-	SHIM_DNS,
-	SHIM_OS,
-	SHIM_NMODULES
+	SHIM_SOCKET = GREEN__MOD_SOCKET,
+	SHIM_SELECT = GREEN__MOD_SELECT,
+	SHIM_TIME = GREEN__MOD_TIME,
+	SHIM_THREAD = GREEN__MOD_THREAD,
+	SHIM_DNS = GREEN__MOD_DNS,
+	SHIM_OS = GREEN__MOD_OS,
+	SHIM_NMODULES = GREEN__NMODULES
 };
 
 extern bool shim_patched[SHIM_NMODULES];
-extern const char *const shim_module_names[SHIM_NMODULES];
 
 /* Set on the shim's own threads, and while the shim itself runs code that
  * may call interposed functions (hub creation). */

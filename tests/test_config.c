@@ -94,11 +94,21 @@ static const struct bad {
 	{ W("\"stop_timeout_s\":7200"), "t.json: workers[0].stop_timeout_s: expected a number from 0 to 3600" },
 	{ W("\"max_blocking_ms\":-5"), "t.json: workers[0].max_blocking_ms: expected an integer from 0 to 3600000" },
 	{ W("\"stack_size\":\"256Q\""),
-	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string with a K or M suffix)" },
+	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")" },
 	{ W("\"stack_size\":1024"),
-	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string with a K or M suffix)" },
+	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")" },
 	{ W("\"stack_size\":\"2048M\""),
-	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string with a K or M suffix)" },
+	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")" },
+	/* 9007199254740993 MiB overflows 64 bits; it once wrapped (signed
+	 * overflow, an abort under UBSan) into an accepted size. */
+	{ W("\"stack_size\":\"9007199254740993M\""),
+	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")" },
+	{ W("\"stack_size\":\"17179869184G\""),
+	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")" },
+	{ W("\"stack_size\":-65536"),
+	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")" },
+	{ W("\"stack_size\":\" 64K\""),
+	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")" },
 	{ W("\"colour\":\"green\""), "t.json: workers[0].colour: unknown key" },
 	{ "{\"workers\":[{\"name\":\"a\",\"command\":[\"x\"]},{\"name\":\"b\",\"command\":[\"x\"],\"instances\":\"2\"}]}",
 	  "t.json: workers[1].instances: expected an integer from 1 to 1024" },
@@ -294,8 +304,11 @@ static void test_patch_list_check(void **state)
 	assert_int_equal(gd_patch_list_check("all,-thread", err, sizeof(err)), 0);
 	assert_int_equal(gd_patch_list_check("socket,,dns", err, sizeof(err)), -1);
 	assert_int_equal(gd_patch_list_check("", err, sizeof(err)), -1);
+	/* The shim accepts blanks around names; greenctl run --patch once did not. */
+	assert_int_equal(gd_patch_list_check("socket, dns", err, sizeof(err)), 0);
+	assert_int_equal(gd_patch_list_check(" all , -thread ", err, sizeof(err)), 0);
 	assert_int_equal(gd_patch_list_check("fs", err, sizeof(err)), -1);
-	assert_string_equal(err, "unknown module 'fs' (known: all, none, socket, select, time, thread, dns, os)");
+	assert_string_equal(err, "unknown module 'fs' (known: socket, select, time, thread, dns, os, all, none)");
 }
 
 int main(void)

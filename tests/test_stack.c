@@ -2,8 +2,9 @@
  * test_stack.c - greenlet stacks: an overflow reported by name and size
  * before the process dies (guarded stack: SIGSEGV on the guard page; compact
  * slab stack: the slab's guard page or the canary), stacks reused from the
- * cache and from slab slots, the requested size honoured, GREEN_STACK_SIZE,
- * and the size parser.  Crashes happen in forked children whose stderr comes
+ * cache and from slab slots, the requested size honoured and GREEN_STACK_SIZE
+ * (the size parser itself: test_parse.c).
+ * Crashes happen in forked children whose stderr comes
  * back through a pipe; the parent waits for them with a bound.
  */
 #define _GNU_SOURCE
@@ -25,7 +26,7 @@
 #include <unistd.h>
 
 #include "green.h"
-#include "internal.h" /* green__parse_size, and the canary's place */
+#include "internal.h" /* the canary's place */
 #include "test_util.h"
 
 #define CHILD_LIMIT_MS 30000
@@ -394,39 +395,6 @@ static void test_green_stack_size_env(void **state)
 	assert_none_alive();
 }
 
-static void test_parse_size(void **state)
-{
-	static const struct {
-		const char *text;
-		size_t value;
-	} good[] = {
-	    {"65536", 65536},      {"256K", 256 * 1024}, {"256k", 256 * 1024},
-	    {"64KiB", 64 * 1024},  {"64kb", 64 * 1024},  {"1M", 1024 * 1024},
-	    {"2MiB", 2 << 20},     {"1G", (size_t)1 << 30}, {"0", 0},
-	    {"12B", 12},
-	};
-	static const char *const bad[] = {
-	    "", "K", "-5", " 5", "5 ", "12Q", "1.5M", "64KK", "99999999999999999999",
-	    "17179869184G",
-	};
-	size_t v;
-
-	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-		v = 1234;
-		if (green__parse_size(good[i].text, &v) != 0)
-			fail_msg("\"%s\" was rejected", good[i].text);
-		if (v != good[i].value)
-			fail_msg("\"%s\" gave %zu", good[i].text, v);
-	}
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		errno = 0;
-		if (green__parse_size(bad[i], &v) != -1 || errno != EINVAL)
-			fail_msg("\"%s\" was accepted", bad[i]);
-	}
-	assert_int_equal(green__parse_size(NULL, &v), -1);
-	assert_none_alive();
-}
-
 int main(int argc, char **argv)
 {
 	/* The overflow tests come first: the compact one should get the first
@@ -440,7 +408,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_compact_slots_reused),
 		cmocka_unit_test(test_requested_size_is_honoured),
 		cmocka_unit_test(test_green_stack_size_env),
-		cmocka_unit_test(test_parse_size),
 	};
 
 	static char exe[4096];
