@@ -112,11 +112,15 @@ def can_unshare():
 def test_pid1_reaps_orphans():
     if not can_unshare():
         return
-    # The worker's shell exits at once; its detached sleep is orphaned and
-    # the kernel hands it to PID 1, which must reap it when it exits.
+    # The worker's shell exits; its detached sleep is orphaned and the
+    # kernel hands it to PID 1, which must reap it when it exits.  The
+    # sleep leaves the session and clears its environment before its parent
+    # exits, so greend cannot count it as part of the instance (which would
+    # end it with the instance): it is a stranger, as in any container.
     cfg = {"workers": [worker("a"),
                        {"name": "orphaner", "restart": "never", "start_secs": 0,
-                        "command": ["/bin/sh", "-c", "setsid sleep 1.5 & exit 0"]}]}
+                        "command": ["/bin/sh", "-c",
+                                    "setsid env -i /bin/sleep 1.5 & sleep 0.3; exit 0"]}]}
     with Pid1(cfg) as p:
         orphan = wait_for(lambda: [c for c in children_of(p.host_pid) if c[1] == "sleep"], 10,
                           "the orphaned sleep to be reparented to greend")[0][0]
@@ -139,7 +143,8 @@ def test_pid1_sigterm_stops_the_namespace():
             f.write("trap 'echo term >\"$1\"; exit 0' TERM\nsleep 300 &\nwait\n")
         cfg = {"workers": [worker("a"),
                            {"name": "spawner", "restart": "never", "start_secs": 0,
-                            "command": ["/bin/sh", "-c", "setsid /bin/sh %s %s & exit 0" % (script, marker)]}]}
+                            "command": ["/bin/sh", "-c", "setsid env -i /bin/sh %s %s & sleep 0.3; exit 0"
+                                        % (script, marker)]}]}
         with Pid1(cfg) as p:
             # Its sleep runs once its trap is set: only then may SIGTERM come.
             wait_for(lambda: [k for c in children_of(p.host_pid) if c[1] == "sh"
