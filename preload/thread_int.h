@@ -3,8 +3,8 @@
  * green objects lay over glibc's, the record of a green thread, and how a
  * green thread waits.  The module is split by object (thread.c: threads;
  * thread_key.c, thread_mutex.c, thread_rwlock.c, thread_sem.c,
- * thread_once.c; thread_wait.c: deadlines and waiting); nothing outside it
- * includes this header.
+ * thread_once.c, thread_barrier.c: barriers and spin locks; thread_wait.c:
+ * deadlines and waiting); nothing outside it includes this header.
  *
  * Where green state lives.  The program allocates its pthread_mutex_t,
  * pthread_cond_t, pthread_rwlock_t and sem_t; their sizes are glibc's ABI and
@@ -97,6 +97,22 @@ struct gsem {
 	struct green__waitq waiters;
 };
 _Static_assert(sizeof(struct gsem) <= sizeof(sem_t), "sem size");
+
+/*
+ * A green barrier, like a green semaphore, carries a magic word (where
+ * glibc counts arrivals, which stay below 2^31): pthread_barrier_t has no
+ * static initialiser, so pthread_barrier_init says which kind each is.
+ * shared stays where glibc keeps its own.
+ */
+#define GBARRIER_MAGIC 0xb4a77e21u
+struct gbarrier {
+	unsigned int magic;          /* glibc: in */
+	unsigned int count;          /* glibc: current_round */
+	unsigned int arrived;        /* glibc: count */
+	int shared;                  /* glibc: shared */
+	struct green__waitq waiters; /* glibc: out, padding */
+};
+_Static_assert(sizeof(struct gbarrier) <= sizeof(pthread_barrier_t), "barrier size");
 
 /* glibc's pthread_once_t states: 0 not run, bit 1 in progress, bit 2 done. */
 #define ONCE_RUNNING 1
