@@ -53,8 +53,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static struct gthread *all_threads;
-static int all_threads_lock;
 /* Green threads made by pthread_create and not finished, for pthread_exit
  * from the main thread (which waits for them). */
 static unsigned long live_threads;
@@ -70,41 +68,6 @@ struct green__waitq shim_once_waiters;
 
 /* ---- green threads: records -------------------------------------------------- */
 
-static void thread_register(struct gthread *t)
-{
-	green__spin_lock(&all_threads_lock);
-	t->prev = NULL;
-	t->next = all_threads;
-	if (all_threads)
-		all_threads->prev = t;
-	all_threads = t;
-	green__spin_unlock(&all_threads_lock);
-}
-
-static void thread_free(struct gthread *t)
-{
-	green__spin_lock(&all_threads_lock);
-	if (t->prev)
-		t->prev->next = t->next;
-	else
-		all_threads = t->next;
-	if (t->next)
-		t->next->prev = t->prev;
-	green__spin_unlock(&all_threads_lock);
-	t->magic = 0;
-	shim_tsd_drop(t);
-	free(t);
-}
-
-struct gthread *shim_thread_lookup(pthread_t th)
-{
-	struct gthread *t = (struct gthread *)th;
-
-	if (!th || t->magic != THREAD_MAGIC)
-		return NULL;
-	return t;
-}
-
 /* A greenlet pthread_create did not make ended: drop its record. */
 static void lazy_done(green_t *g, void *arg)
 {
@@ -113,7 +76,7 @@ static void lazy_done(green_t *g, void *arg)
 	shim_tsd_run_destructors(t);
 	if (g->local == t)
 		g->local = NULL;
-	thread_free(t);
+	shim_thread_release(t);
 }
 
 struct gthread *shim_thread_of(green_t *g)
@@ -122,20 +85,18 @@ struct gthread *shim_thread_of(green_t *g)
 
 	if (t || g->is_main || g->is_hub)
 		return t;
-	t = calloc(1, sizeof(*t));
+	t = shim_thread_alloc();
 	if (!t)
 		return NULL;
-	t->magic = THREAD_MAGIC;
 	t->g = g;
 	t->lazy = true;
 	t->detached = true;
 	snprintf(t->name, sizeof(t->name), "%s", green_name(g));
 	if (green_link(g, lazy_done, t) < 0) {
-		free(t);
+		shim_thread_release(t);
 		return NULL;
 	}
 	g->local = t;
-	thread_register(t);
 	return t;
 }
 
@@ -237,7 +198,7 @@ static void thread_finish(struct gthread *t)
 	green__waitq_wake_all(&exit_waiters, 0);
 	if (t->detached) {
 		g->local = NULL;
-		thread_free(t);
+		shim_thread_release(t);
 		green_release(g); /* the greenlet's own life reference remains */
 	}
 }
@@ -263,10 +224,9 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		if (pthread_attr_getdetachstate(attr, &detach) != 0)
 			detach = PTHREAD_CREATE_JOINABLE;
 	}
-	t = calloc(1, sizeof(*t));
+	t = shim_thread_alloc();
 	if (!t)
 		return EAGAIN;
-	t->magic = THREAD_MAGIC;
 	t->start = start;
 	t->arg = arg;
 	t->detached = detach == PTHREAD_CREATE_DETACHED;
@@ -274,12 +234,11 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	/* ga.name stays NULL: dumps say "greenlet-ID" until pthread_setname_np. */
 	g = green_spawn(thread_main, t, &ga);
 	if (!g) {
-		free(t);
+		shim_thread_release(t);
 		return EAGAIN; /* glibc's answer to a stack it cannot map */
 	}
 	t->g = g;
 	g->local = t;
-	thread_register(t);
 	live_threads++;
 	*thread = (pthread_t)t;
 	SHIM_DEBUG("thread: pthread_create -> greenlet %llu (stack %zu)",
@@ -391,7 +350,7 @@ static int join_green(struct green_hub *h, struct gthread *t, void **ret,
 	errno = saved;
 	if (ret)
 		*ret = t->result;
-	thread_free(t);
+	shim_thread_release(t);
 	green_release(g);
 	return 0;
 }
@@ -427,91 +386,86 @@ static int join_main(struct green_hub *h, void **ret, int64_t deadline,
 	return 0;
 }
 
-/* Which join th means: 1 green, 2 the hub's main thread, 0 libc's. */
-static int join_kind(struct green_hub *h, pthread_t th, struct gthread **t)
-{
-	*t = shim_thread_lookup(th);
-	if (*t)
-		return (*t)->lazy ? 0 : 1;
-	if (!h->current->is_main && pthread_equal(th, SHIM_REAL(pthread_self)()))
-		return 2;
-	return 0;
-}
-
-int pthread_join(pthread_t th, void **ret)
+/*
+ * Join th if it is a green thread or, for a green caller, the main thread of
+ * its hub; -1 if it is glibc's to join.  deadline is GREEN_FOREVER,
+ * GREEN_NOW (tryjoin) or comes from abs on clock.
+ */
+static int join_any(pthread_t th, void **ret, int64_t deadline, clockid_t clock,
+                    const struct timespec *abs)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 	struct gthread *t;
+	int rc = shim_thread_find(th, &t);
 
+	if (rc)
+		return rc;
+	if (!t && !(h && !h->current->is_main &&
+	            pthread_equal(th, SHIM_REAL(pthread_self)())))
+		return -1;
+	/* Only a green caller can wait for a green thread. */
 	if (!h)
-		return SHIM_REAL(pthread_join)(th, ret);
-	switch (join_kind(h, th, &t)) {
-	case 1: return join_green(h, t, ret, GREEN_FOREVER, 0, NULL);
-	case 2: return join_main(h, ret, GREEN_FOREVER, 0, NULL);
-	default: return SHIM_REAL(pthread_join)(th, ret);
-	}
+		return EINVAL;
+	if (abs && !clock_ok(clock))
+		return EINVAL;
+	if (t)
+		return join_green(h, t, ret, deadline, clock, abs);
+	return join_main(h, ret, deadline, clock, abs);
+}
+
+/* Each join: join_any, or glibc's when th is glibc's (-1). */
+#define JOIN_CALL(real_call, ...)                                              \
+	do {                                                                   \
+		int rc_ = join_any(__VA_ARGS__);                               \
+		return rc_ >= 0 ? rc_ : (real_call);                           \
+	} while (0)
+
+int pthread_join(pthread_t th, void **ret)
+{
+	JOIN_CALL(SHIM_REAL(pthread_join)(th, ret), th, ret, GREEN_FOREVER, 0, NULL);
 }
 
 int pthread_tryjoin_np(pthread_t th, void **ret)
 {
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-	struct gthread *t;
-
-	if (!h)
-		return SHIM_REAL(pthread_tryjoin_np)(th, ret);
-	switch (join_kind(h, th, &t)) {
-	case 1: return join_green(h, t, ret, GREEN_NOW, 0, NULL);
-	case 2: return join_main(h, ret, GREEN_NOW, 0, NULL);
-	default: return SHIM_REAL(pthread_tryjoin_np)(th, ret);
-	}
+	JOIN_CALL(SHIM_REAL(pthread_tryjoin_np)(th, ret), th, ret, GREEN_NOW, 0, NULL);
 }
 
 int pthread_clockjoin_np(pthread_t th, void **ret, clockid_t clock,
                          const struct timespec *abs)
 {
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-	struct gthread *t;
-
-	if (!h)
-		return SHIM_REAL(pthread_clockjoin_np)(th, ret, clock, abs);
-	if (!clock_ok(clock))
-		return EINVAL;
-	switch (join_kind(h, th, &t)) {
-	case 1: return join_green(h, t, ret, GREEN_FOREVER, clock, abs);
-	case 2: return join_main(h, ret, GREEN_FOREVER, clock, abs);
-	default: return SHIM_REAL(pthread_clockjoin_np)(th, ret, clock, abs);
-	}
+	JOIN_CALL(SHIM_REAL(pthread_clockjoin_np)(th, ret, clock, abs), th, ret,
+	          GREEN_FOREVER, clock, abs);
 }
 
 int pthread_timedjoin_np(pthread_t th, void **ret, const struct timespec *abs)
 {
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-	struct gthread *t;
-
-	if (!h)
-		return SHIM_REAL(pthread_timedjoin_np)(th, ret, abs);
-	switch (join_kind(h, th, &t)) {
-	case 1: return join_green(h, t, ret, GREEN_FOREVER, CLOCK_REALTIME, abs);
-	case 2: return join_main(h, ret, GREEN_FOREVER, CLOCK_REALTIME, abs);
-	default: return SHIM_REAL(pthread_timedjoin_np)(th, ret, abs);
-	}
+	JOIN_CALL(SHIM_REAL(pthread_timedjoin_np)(th, ret, abs), th, ret,
+	          GREEN_FOREVER, CLOCK_REALTIME, abs);
 }
 
 int pthread_detach(pthread_t th)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 	struct gthread *t;
+	int rc = shim_thread_find(th, &t);
 
-	if (!h || !(t = shim_thread_lookup(th)) || t->lazy)
+	if (rc)
+		return rc;
+	if (!t)
 		return SHIM_REAL(pthread_detach)(th);
+	/* Lazy records are detached too: a greenlet the program did not
+	 * create is no joinable thread. */
 	if (t->detached)
 		return EINVAL;
 	if (t->exited) {
 		green_t *g = t->g;
 
+		/* Its greenlet belongs to a hub: only that hub may free it. */
+		if (!h || g->hub != h)
+			return EINVAL;
 		if (g->local == t)
 			g->local = NULL;
-		thread_free(t);
+		shim_thread_release(t);
 		green_release(g);
 		return 0;
 	}
@@ -558,12 +512,13 @@ int shim_pthread_yield(void)
 
 int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 {
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 	struct gthread *t;
 	green_t *g;
-	int rc;
+	int rc = shim_thread_find(th, &t);
 
-	if (!h || !(t = shim_thread_lookup(th)))
+	if (rc)
+		return rc;
+	if (!t)
 		return SHIM_REAL(pthread_getattr_np)(th, attr);
 	g = t->g;
 	rc = pthread_attr_init(attr);
@@ -578,17 +533,34 @@ int pthread_getattr_np(pthread_t th, pthread_attr_t *attr)
 	return 0;
 }
 
+/*
+ * The green thread whose name th asks for, NULL for glibc's, or the error:
+ * glibc reads and writes a name in /proc/self/task/TID/comm, which a thread
+ * that has finished no longer has (ENOENT).
+ */
+static int name_target(pthread_t th, struct gthread **t)
+{
+	int rc = shim_thread_find(th, t);
+
+	if (rc == ESRCH || (*t && (*t)->exited))
+		return ENOENT;
+	return rc;
+}
+
 int pthread_setname_np(pthread_t th, const char *name)
 {
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 	struct gthread *t;
-	size_t len;
+	size_t len = strlen(name);
+	int rc;
 
-	if (!h || !(t = shim_thread_lookup(th)))
-		return SHIM_REAL(pthread_setname_np)(th, name);
-	len = strlen(name);
+	/* glibc checks the length first. */
 	if (len > 15)
 		return ERANGE;
+	rc = name_target(th, &t);
+	if (rc)
+		return rc;
+	if (!t)
+		return SHIM_REAL(pthread_setname_np)(th, name);
 	memcpy(t->name, name, len + 1);
 	/* So that greend's dump shows it. */
 	memcpy(t->g->name, name, len + 1);
@@ -597,13 +569,16 @@ int pthread_setname_np(pthread_t th, const char *name)
 
 int pthread_getname_np(pthread_t th, char *buf, size_t len)
 {
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 	struct gthread *t;
+	int rc;
 
-	if (!h || !(t = shim_thread_lookup(th)))
-		return SHIM_REAL(pthread_getname_np)(th, buf, len);
 	if (len < 16)
 		return ERANGE;
+	rc = name_target(th, &t);
+	if (rc)
+		return rc;
+	if (!t)
+		return SHIM_REAL(pthread_getname_np)(th, buf, len);
 	memcpy(buf, t->name, 16);
 	buf[15] = '\0';
 	return 0;
@@ -625,7 +600,7 @@ void shim_thread_after_fork(void)
 {
 	struct green_hub *h = green__hub_peek();
 	green_t *self, *g;
-	struct gthread *t, *mine;
+	struct gthread *mine;
 	uint64_t dropped = 0;
 
 	if (!shim_patched[SHIM_THREAD] || !h || h->current->is_hub)
@@ -655,12 +630,7 @@ void shim_thread_after_fork(void)
 	GREEN__STORE(h->alive, GREEN__LOAD(h->alive) - dropped);
 
 	mine = self->local;
-	green__spin_lock(&all_threads_lock);
-	for (t = all_threads; t; t = t->next) {
-		if (t != mine)
-			t->exited = true;
-	}
-	green__spin_unlock(&all_threads_lock);
+	shim_thread_handles_after_fork(mine);
 	live_threads = mine && !mine->lazy && !mine->exited ? 1 : 0;
 	green__waitq_init(&exit_waiters);
 	green__waitq_init(&main_joiners);

@@ -25,6 +25,7 @@
 #include <semaphore.h>
 #include <setjmp.h>
 #include <stddef.h>
+#include <sys/types.h>
 #include <unwind.h>
 
 /* Process-shared objects are tried with a nap between tries, growing. */
@@ -134,11 +135,13 @@ struct once_frame {
 
 /*
  * One per green thread, kept in its greenlet's local; a pthread_t of a green
- * thread is a pointer to it (a real pthread_t points to glibc's struct
- * pthread, whose first word points to itself, never our magic).
+ * thread is a pointer to it.  Records live in mappings of their own
+ * (thread_handle.c), so that any pthread_t can be told to be a green
+ * thread's, a finished green thread's or glibc's without reading memory
+ * that might not be there.
  */
 struct gthread {
-	uint64_t magic;
+	uint64_t magic;   /* THREAD_MAGIC while the handle is valid */
 	green_t *g;       /* our handle: dropped when joined, or at exit if detached */
 	void *(*start)(void *);
 	void *arg;
@@ -155,12 +158,38 @@ struct gthread {
 	struct tsd_slot *tsd;
 	unsigned int ntsd;
 	char name[16];
-	struct gthread *next, *prev; /* every record, for fork */
+	/* The OS thread whose hub runs it: what scheduling, affinity and
+	 * CPU-clock calls on the green thread apply to. */
+	pthread_t os_thread;
+	pid_t os_tid;
+	struct gthread *free_next; /* thread_handle.c's list of free records */
 };
 
+/* ---- handles (thread_handle.c) ------------------------------------------- */
+
+/*
+ * A new record, zeroed, valid as a handle, its OS thread the caller's; NULL
+ * with errno EAGAIN when no memory can be mapped.
+ */
+struct gthread *shim_thread_alloc(void);
+/* The record's handle is no longer valid (joined, or detached and done):
+ * its key values are freed and lookups of it say ESRCH until it is reused. */
+void shim_thread_release(struct gthread *t);
+/*
+ * What th is: 0 with *out the record of a green thread (running or
+ * finished, not yet joined), 0 with *out NULL for a handle that is glibc's
+ * (the main thread, a thread the module did not make), or ESRCH for the
+ * handle of a green thread that is gone.  Never reads through th.  Safe
+ * from any thread, also from a signal handler.
+ */
+int shim_thread_find(pthread_t th, struct gthread **out);
 /* The record of a green thread from its handle, or NULL when th is no
- * green thread's. */
+ * (live) green thread's. */
 struct gthread *shim_thread_lookup(pthread_t th);
+/* In a fork child: every record but mine is of a thread that is gone with
+ * its OS thread, and the records' lock is free. */
+void shim_thread_handles_after_fork(struct gthread *mine);
+
 /* The record of a greenlet, made on first need for greenlets the program
  * did not create with pthread_create; NULL without memory. */
 struct gthread *shim_thread_of(green_t *g);
