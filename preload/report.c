@@ -310,6 +310,7 @@ void shim_report_start(void)
 	struct stat st;
 	char *end;
 	long fd;
+	int rc;
 
 	if (!env || !*env)
 		return;
@@ -329,8 +330,9 @@ void shim_report_start(void)
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
 	shim_passthrough++;
-	if (SHIM_REAL(pthread_create)(&tid, &attr, reporter, NULL) != 0)
-		shim_log("cannot start the reporting thread: %s", strerror(errno));
+	rc = SHIM_REAL(pthread_create)(&tid, &attr, reporter, NULL);
+	if (rc != 0)
+		shim_log("cannot start the reporting thread: %s", strerror(rc));
 	shim_passthrough--;
 	pthread_attr_destroy(&attr);
 }

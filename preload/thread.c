@@ -50,6 +50,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/sysinfo.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -146,6 +147,34 @@ static size_t glibc_stack_size(void)
 	return size;
 }
 
+/*
+ * Whether the kernel would map a stack of this size without MAP_NORESERVE,
+ * which glibc's stacks do not have and libgreen's do: under the default
+ * overcommit policy (heuristic) a mapping larger than all memory and swap
+ * is refused, and glibc's pthread_create then fails with EAGAIN.  The
+ * policy is read once; under "always" (1) and "strict" (2) the size is left
+ * to the kernel's own mmap.
+ */
+static bool stack_would_map(size_t size)
+{
+	static int policy = -1;
+	struct sysinfo si;
+	int p = __atomic_load_n(&policy, __ATOMIC_RELAXED);
+
+	if (p < 0) {
+		FILE *f = fopen("/proc/sys/vm/overcommit_memory", "re");
+
+		if (!f || fscanf(f, "%d", &p) != 1)
+			p = 0;
+		if (f)
+			fclose(f);
+		__atomic_store_n(&policy, p, __ATOMIC_RELAXED);
+	}
+	if (p != 0 || sysinfo(&si) != 0)
+		return true;
+	return size / si.mem_unit <= (uint64_t)si.totalram + si.totalswap;
+}
+
 /* A new thread's name is its creator's, as a cloned task inherits comm. */
 static void creator_name(green_t *self, char name[16])
 {
@@ -210,10 +239,13 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	green_attr_t ga = {0};
 	struct gthread *t;
 	green_t *g;
-	int detach = PTHREAD_CREATE_JOINABLE;
+	int detach = PTHREAD_CREATE_JOINABLE, saved;
 
 	if (!h)
 		return SHIM_REAL(pthread_create)(thread, attr, start, arg);
+	/* The answer is the return value, as glibc's: errno stays the
+	 * caller's whatever happens below. */
+	saved = errno;
 	ga.stack_size = default_stack_size();
 	if (attr) {
 		size_t size;
@@ -224,9 +256,15 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		if (pthread_attr_getdetachstate(attr, &detach) != 0)
 			detach = PTHREAD_CREATE_JOINABLE;
 	}
-	t = shim_thread_alloc();
-	if (!t)
+	if (!stack_would_map(ga.stack_size)) {
+		errno = saved;
 		return EAGAIN;
+	}
+	t = shim_thread_alloc();
+	if (!t) {
+		errno = saved;
+		return EAGAIN;
+	}
 	t->start = start;
 	t->arg = arg;
 	t->detached = detach == PTHREAD_CREATE_DETACHED;
@@ -235,6 +273,7 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	g = green_spawn(thread_main, t, &ga);
 	if (!g) {
 		shim_thread_release(t);
+		errno = saved;
 		return EAGAIN; /* glibc's answer to a stack it cannot map */
 	}
 	t->g = g;
@@ -243,6 +282,7 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	*thread = (pthread_t)t;
 	SHIM_DEBUG("thread: pthread_create -> greenlet %llu (stack %zu)",
 	           (unsigned long long)g->id, ga.stack_size);
+	errno = saved;
 	return 0;
 }
 
@@ -603,8 +643,12 @@ void shim_thread_after_fork(void)
 	struct gthread *mine;
 	uint64_t dropped = 0;
 
-	if (!shim_patched[SHIM_THREAD] || !h || h->current->is_hub)
+	/* The records' lock, whoever held it, and the records of the green
+	 * threads that did not come along (all but the one that forked). */
+	if (!shim_patched[SHIM_THREAD] || !h || h->current->is_hub) {
+		shim_thread_handles_after_fork(NULL, false);
 		return;
+	}
 	self = h->current;
 	for (g = h->run_head; g; g = g->run_next)
 		g->in_runq = false;
@@ -630,7 +674,7 @@ void shim_thread_after_fork(void)
 	GREEN__STORE(h->alive, GREEN__LOAD(h->alive) - dropped);
 
 	mine = self->local;
-	shim_thread_handles_after_fork(mine);
+	shim_thread_handles_after_fork(mine, true);
 	live_threads = mine && !mine->lazy && !mine->exited ? 1 : 0;
 	green__waitq_init(&exit_waiters);
 	green__waitq_init(&main_joiners);

@@ -28,7 +28,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <string.h>
 
 /* glibc refuses counts from here on (its arrival counter's reset mark). */
@@ -122,27 +121,11 @@ static void *barrier_helper(void *arg)
 static int barrier_wait_glibc(struct green_hub *h, pthread_barrier_t *b)
 {
 	struct barrier_job job = {.b = b};
-	pthread_attr_t attr;
-	sigset_t all, old;
 	pthread_t th;
-	int rc;
 
 	if (green__remote_begin(h, &job.remote) < 0)
 		goto blocking;
-	rc = pthread_attr_init(&attr);
-	if (rc == 0) {
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		pthread_attr_setstacksize(&attr, 64 * 1024);
-		/* No handler of the program's may run there. */
-		sigfillset(&all);
-		pthread_sigmask(SIG_SETMASK, &all, &old);
-		shim_passthrough++;
-		rc = SHIM_REAL(pthread_create)(&th, &attr, barrier_helper, &job);
-		shim_passthrough--;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		pthread_attr_destroy(&attr);
-	}
-	if (rc != 0) {
+	if (shim_helper_thread(&th, barrier_helper, &job, 128 * 1024, true) != 0) {
 		green__remote_end(h, job.remote);
 		goto blocking;
 	}

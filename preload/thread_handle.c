@@ -140,10 +140,12 @@ struct gthread *shim_thread_lookup(pthread_t th)
 	return shim_thread_find(th, &t) == 0 ? t : NULL;
 }
 
-void shim_thread_handles_after_fork(struct gthread *mine)
+void shim_thread_handles_after_fork(struct gthread *mine, bool only_mine_left)
 {
 	/* Another OS thread may have held it: it did not come along. */
 	lock = 0;
+	if (!only_mine_left)
+		return;
 	for (unsigned int i = 0; i < nchunks; i++) {
 		for (size_t k = 0; k < chunks[i].used; k++) {
 			struct gthread *t = (struct gthread *)(void *)(chunks[i].base +

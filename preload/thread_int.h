@@ -186,9 +186,9 @@ int shim_thread_find(pthread_t th, struct gthread **out);
 /* The record of a green thread from its handle, or NULL when th is no
  * (live) green thread's. */
 struct gthread *shim_thread_lookup(pthread_t th);
-/* In a fork child: every record but mine is of a thread that is gone with
- * its OS thread, and the records' lock is free. */
-void shim_thread_handles_after_fork(struct gthread *mine);
+/* In a fork child: the records' lock is free, and with only_mine_left
+ * every record but mine is of a thread that did not come along. */
+void shim_thread_handles_after_fork(struct gthread *mine, bool only_mine_left);
 
 /* The record of a greenlet, made on first need for greenlets the program
  * did not create with pthread_create; NULL without memory. */
@@ -260,5 +260,13 @@ int shim_thread_wait(struct green_hub *h, struct green__waitq *q,
 /* Sleep *delay on the hub between two tries of a process-shared object
  * (doubling it up to POLL_MAX); -1 once the deadline has passed. */
 int shim_poll_nap(int64_t *delay, int64_t deadline);
+
+/*
+ * Start a real OS thread of the shim's own, every signal blocked, with
+ * stack_size bytes of stack; returns 0 or an error number, as
+ * pthread_create.
+ */
+int shim_helper_thread(pthread_t *th, void *(*fn)(void *), void *arg, size_t stack_size,
+                       bool detached);
 
 #endif

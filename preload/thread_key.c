@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <limits.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -106,21 +105,9 @@ static void *runtime_end_main(void *arg)
 static void runtime_end(pthread_key_t key, void (*dtor)(void *), void *value)
 {
 	struct runtime_end e = {.key = key, .dtor = dtor, .value = value};
-	pthread_attr_t attr;
-	sigset_t all, old;
 	pthread_t th;
-	int rc;
 
-	if (pthread_attr_init(&attr) != 0)
-		return;
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	/* No handler of the program's may run there. */
-	sigfillset(&all);
-	pthread_sigmask(SIG_SETMASK, &all, &old);
-	rc = SHIM_REAL(pthread_create)(&th, &attr, runtime_end_main, &e);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	pthread_attr_destroy(&attr);
-	if (rc == 0)
+	if (shim_helper_thread(&th, runtime_end_main, &e, 256 * 1024, false) == 0)
 		SHIM_REAL(pthread_join)(th, NULL);
 }
 

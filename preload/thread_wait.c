@@ -2,7 +2,8 @@
  * thread_wait.c - how a green thread of the thread module waits: deadlines
  * from the absolute times pthread calls take, one park on a wait queue with
  * the deadlock rule below, and the nap between two tries of a
- * process-shared object.  Every blocking pthread call of the module goes
+ * process-shared object, and the helper OS threads that wait where no
+ * green thread can.  Every blocking pthread call of the module goes
  * through here, so the rules hold for all of them alike.
  *
  * Deadlock.  When every greenlet waits on another and no watcher can fire,
@@ -20,6 +21,7 @@
 #include "thread_int.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <time.h>
 
 #define DEADLOCK_NAP (50 * GREEN_MSEC)
@@ -89,4 +91,28 @@ int shim_poll_nap(int64_t *delay, int64_t deadline)
 	if (*delay < POLL_MAX)
 		*delay *= 2;
 	return 0;
+}
+
+int shim_helper_thread(pthread_t *th, void *(*fn)(void *), void *arg, size_t stack_size,
+                       bool detached)
+{
+	pthread_attr_t attr;
+	sigset_t all;
+	int rc = pthread_attr_init(&attr);
+
+	if (rc)
+		return rc;
+	pthread_attr_setstacksize(&attr, stack_size);
+	if (detached)
+		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* No handler of the program's may run there. */
+	sigfillset(&all);
+	rc = pthread_attr_setsigmask_np(&attr, &all);
+	if (rc == 0) {
+		shim_passthrough++;
+		rc = SHIM_REAL(pthread_create)(th, &attr, fn, arg);
+		shim_passthrough--;
+	}
+	pthread_attr_destroy(&attr);
+	return rc;
 }
