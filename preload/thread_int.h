@@ -40,6 +40,7 @@ enum lock_mode { LOCK_WAIT, LOCK_TRY, LOCK_TIMED };
 #define KIND_TYPE_MASK 3
 #define KIND_ROBUST 16
 #define KIND_PI 32
+#define KIND_PP 64
 #define KIND_PSHARED 128
 
 struct gmutex {

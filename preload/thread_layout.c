@@ -40,16 +40,19 @@ static bool mutex_green_zero(const pthread_mutex_t *pm)
  * What the module reads of a mutex of this type and attributes.  glibc
  * marks robust mutexes process-shared too (the kernel walks their list),
  * so the module takes them as such; a private one must not be marked.
+ * Process-shared and priority-protected mutexes keep glibc's layout; any
+ * other must be all zero where the green state goes.
  */
 static bool mutex_means(const pthread_mutex_t *m, int type, bool pshared,
-                        bool robust, bool pi)
+                        bool robust, int protocol)
 {
 	int kind = m->__data.__kind;
-	bool marked = kind & KIND_PSHARED;
+	bool marked = kind & KIND_PSHARED, pp = kind & KIND_PP;
 
 	return (kind & KIND_TYPE_MASK) == type && (pshared ? marked : robust || !marked) &&
-	       !!(kind & KIND_ROBUST) == robust && !!(kind & KIND_PI) == pi &&
-	       (marked || mutex_green_zero(m));
+	       !!(kind & KIND_ROBUST) == robust &&
+	       !!(kind & KIND_PI) == (protocol == PTHREAD_PRIO_INHERIT) &&
+	       pp == (protocol == PTHREAD_PRIO_PROTECT) && (marked || pp || mutex_green_zero(m));
 }
 
 static const char *check_mutexes(void)
@@ -60,13 +63,19 @@ static const char *check_mutexes(void)
 	                             init_recursive = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP,
 	                             init_errorcheck = PTHREAD_ERRORCHECK_MUTEX_INITIALIZER_NP;
 
-	if (!mutex_means(&init_normal, PTHREAD_MUTEX_NORMAL, false, false, false) ||
-	    !mutex_means(&init_recursive, PTHREAD_MUTEX_RECURSIVE, false, false, false) ||
-	    !mutex_means(&init_errorcheck, PTHREAD_MUTEX_ERRORCHECK, false, false, false))
+	if (!mutex_means(&init_normal, PTHREAD_MUTEX_NORMAL, false, false, PTHREAD_PRIO_NONE) ||
+	    !mutex_means(&init_recursive, PTHREAD_MUTEX_RECURSIVE, false, false,
+	                 PTHREAD_PRIO_NONE) ||
+	    !mutex_means(&init_errorcheck, PTHREAD_MUTEX_ERRORCHECK, false, false,
+	                 PTHREAD_PRIO_NONE))
 		return "the __kind of a static pthread_mutex_t initialiser";
 	for (unsigned int i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
-		for (int variant = 0; variant < 4; variant++) {
-			bool pshared = variant & 1, robust = variant == 2, pi = variant == 3;
+		/* private and shared, each plain, robust, PI and PP */
+		for (int variant = 0; variant < 8; variant++) {
+			bool pshared = variant & 1, robust = (variant >> 1) == 1;
+			int protocol = (variant >> 1) == 2   ? PTHREAD_PRIO_INHERIT
+			               : (variant >> 1) == 3 ? PTHREAD_PRIO_PROTECT
+			                                     : PTHREAD_PRIO_NONE;
 			pthread_mutexattr_t attr;
 			pthread_mutex_t m;
 			bool ok = true;
@@ -78,18 +87,17 @@ static const char *check_mutexes(void)
 				pthread_mutexattr_setpshared(&attr, PTHREAD_PROCESS_SHARED);
 			if (robust)
 				pthread_mutexattr_setrobust(&attr, PTHREAD_MUTEX_ROBUST);
-			if (pi)
-				pthread_mutexattr_setprotocol(&attr, PTHREAD_PRIO_INHERIT);
+			pthread_mutexattr_setprotocol(&attr, protocol);
 			memset(&m, 0xa5, sizeof(m));
 			/* A kind this glibc or kernel refuses (PI without PI
 			 * futexes) is one no program can make: nothing to check. */
 			if (SHIM_REAL(pthread_mutex_init)(&m, &attr) == 0) {
-				ok = mutex_means(&m, types[i], pshared, robust, pi);
+				ok = mutex_means(&m, types[i], pshared, robust, protocol);
 				SHIM_REAL(pthread_mutex_destroy)(&m);
 			}
 			pthread_mutexattr_destroy(&attr);
 			if (!ok)
-				return "pthread_mutex_t's __kind (type, robust, PI and "
+				return "pthread_mutex_t's __kind (type, robust, PI, PP and "
 				       "process-shared bits) or its zeroed fields";
 		}
 	}

@@ -26,10 +26,15 @@ static inline struct gmutex *gm(pthread_mutex_t *m)
 	return (struct gmutex *)(void *)m;
 }
 
-static inline bool mutex_pshared(const pthread_mutex_t *m)
+/*
+ * Mutexes that keep glibc's layout, taken with glibc's trylock: the
+ * process-shared (robust ones too: glibc marks them so) and the
+ * priority-protected, whose __lock glibc's init sets to the ceiling.  Also
+ * catches a destroyed mutex (__kind -1): glibc says EINVAL.
+ */
+static inline bool mutex_glibc(const pthread_mutex_t *m)
 {
-	/* Also catches a destroyed mutex (__kind -1): glibc says EINVAL. */
-	return (m->__data.__kind & KIND_PSHARED) != 0;
+	return (m->__data.__kind & (KIND_PSHARED | KIND_PP)) != 0;
 }
 
 /* Owner-checked kinds: unlock by another is EPERM. */
@@ -115,7 +120,7 @@ static int mutex_unlock_green(struct green_hub *h, struct gmutex *m)
 	return 0;
 }
 
-/* A process-shared mutex keeps glibc's layout: try, nap, try again. */
+/* A mutex that keeps glibc's layout: try, nap, try again. */
 static int mutex_lock_pshared(pthread_mutex_t *m, enum lock_mode mode, clockid_t clock,
                               const struct timespec *abs)
 {
@@ -154,7 +159,7 @@ int pthread_mutex_destroy(pthread_mutex_t *m)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 
-	if (!h || mutex_pshared(m))
+	if (!h || mutex_glibc(m))
 		return SHIM_REAL(pthread_mutex_destroy)(m);
 	if (gm(m)->owner || !green__waitq_empty(&gm(m)->waiters))
 		return EBUSY;
@@ -167,7 +172,7 @@ int pthread_mutex_lock(pthread_mutex_t *m)
 
 	if (!h)
 		return SHIM_REAL(pthread_mutex_lock)(m);
-	if (mutex_pshared(m))
+	if (mutex_glibc(m))
 		return mutex_lock_pshared(m, LOCK_WAIT, 0, NULL);
 	return mutex_lock_green(h, gm(m), LOCK_WAIT, 0, NULL);
 }
@@ -176,7 +181,7 @@ int pthread_mutex_trylock(pthread_mutex_t *m)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 
-	if (!h || mutex_pshared(m))
+	if (!h || mutex_glibc(m))
 		return SHIM_REAL(pthread_mutex_trylock)(m);
 	return mutex_lock_green(h, gm(m), LOCK_TRY, 0, NULL);
 }
@@ -187,7 +192,7 @@ int pthread_mutex_timedlock(pthread_mutex_t *m, const struct timespec *abs)
 
 	if (!h)
 		return SHIM_REAL(pthread_mutex_timedlock)(m, abs);
-	if (mutex_pshared(m))
+	if (mutex_glibc(m))
 		return mutex_lock_pshared(m, LOCK_TIMED, CLOCK_REALTIME, abs);
 	return mutex_lock_green(h, gm(m), LOCK_TIMED, CLOCK_REALTIME, abs);
 }
@@ -200,7 +205,7 @@ int pthread_mutex_clocklock(pthread_mutex_t *m, clockid_t clock, const struct ti
 		return SHIM_REAL(pthread_mutex_clocklock)(m, clock, abs);
 	if (!clock_ok(clock))
 		return EINVAL;
-	if (mutex_pshared(m))
+	if (mutex_glibc(m))
 		return mutex_lock_pshared(m, LOCK_TIMED, clock, abs);
 	return mutex_lock_green(h, gm(m), LOCK_TIMED, clock, abs);
 }
@@ -209,7 +214,7 @@ int pthread_mutex_unlock(pthread_mutex_t *m)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 
-	if (!h || mutex_pshared(m))
+	if (!h || mutex_glibc(m))
 		return SHIM_REAL(pthread_mutex_unlock)(m);
 	return mutex_unlock_green(h, gm(m));
 }
@@ -218,7 +223,7 @@ int pthread_mutex_consistent(pthread_mutex_t *m)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 
-	if (!h || mutex_pshared(m))
+	if (!h || mutex_glibc(m))
 		return SHIM_REAL(pthread_mutex_consistent)(m);
 	/* A green robust mutex is never left inconsistent (an owner that
 	 * dies holding it keeps it, like a normal mutex). */
@@ -249,14 +254,14 @@ static int cond_wait_green(struct green_hub *h, pthread_cond_t *c, pthread_mutex
 	int64_t deadline = GREEN_FOREVER;
 	unsigned int count = 1;
 	int saved = errno, rc, lrc;
-	bool pshared_m = mutex_pshared(m);
+	bool glibc_m = mutex_glibc(m);
 
 	if (timed) {
 		if (!ts_valid(abs))
 			return EINVAL;
 		deadline = shim_abs_deadline(clock, abs);
 	}
-	if (pshared_m) {
+	if (glibc_m) {
 		rc = SHIM_REAL(pthread_mutex_unlock)(m);
 		if (rc)
 			return rc;
@@ -267,7 +272,7 @@ static int cond_wait_green(struct green_hub *h, pthread_cond_t *c, pthread_mutex
 		mutex_release(mx);
 	}
 	rc = shim_thread_wait(h, &gc(c)->waiters, GREEN_WAIT_COND, c, deadline, NULL) < 0 ? errno : 0;
-	if (pshared_m) {
+	if (glibc_m) {
 		lrc = mutex_lock_pshared(m, LOCK_WAIT, 0, NULL);
 	} else {
 		lrc = mutex_lock_green(h, mx, LOCK_WAIT, 0, NULL);
