@@ -1,10 +1,14 @@
 /*
  * thread_int.h - what the files of the thread module share: the layouts the
  * green objects lay over glibc's, the record of a green thread, and how a
- * green thread waits.  The module is split by object (thread.c: threads;
- * thread_key.c, thread_mutex.c, thread_rwlock.c, thread_sem.c,
- * thread_once.c, thread_barrier.c: barriers and spin locks; thread_wait.c:
- * deadlines and waiting); nothing outside it includes this header.
+ * green thread waits.  The module is split by concern: thread.c (threads),
+ * thread_handle.c (their records, and what a pthread_t is), thread_os.c
+ * (calls about a thread's OS thread), thread_key.c, thread_mutex.c (with
+ * condition variables), thread_rwlock.c, thread_sem.c, thread_once.c,
+ * thread_barrier.c (barriers and spin locks), thread_wait.c (deadlines,
+ * waiting, helper threads) and thread_layout.c (the check at start that
+ * glibc is laid out as assumed).  Nothing outside the module includes this
+ * header.
  *
  * Where green state lives.  The program allocates its pthread_mutex_t,
  * pthread_cond_t, pthread_rwlock_t and sem_t; their sizes are glibc's ABI and
