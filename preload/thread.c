@@ -32,9 +32,9 @@
  * What is not green: process-shared objects.  Mutexes, rwlocks and
  * semaphores that are process-shared keep glibc's layout and are taken with
  * their try variant, the green thread sleeping (50 us, doubling to 5 ms)
- * between attempts.  A process-shared condition variable goes to libc as is
- * (its mutex must then be process-shared too) and blocks the OS thread
- * while it waits.  Objects are per hub: sharing one between green threads
+ * between attempts; glibc's wait on a process-shared barrier or condition
+ * variable runs on a helper OS thread while the green thread parks.
+ * Objects are per hub: sharing one between green threads
  * of different OS threads (a program that has several hubs) is not
  * supported.  __thread (compiler TLS) data stays per OS thread.
  */

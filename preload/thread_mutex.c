@@ -242,36 +242,135 @@ static inline bool cond_pshared(const pthread_cond_t *c)
 	return (c->__data.__wrefs & COND_SHARED) != 0;
 }
 
+enum cond_call { COND_WAIT, COND_TIMEDWAIT, COND_CLOCKWAIT };
+
+/*
+ * A process-shared condition is glibc's (other processes wait on it with
+ * glibc's code), and glibc's wait would block the hub: a helper OS thread
+ * waits in it instead, on a mutex of its own, while the green thread
+ * parks.  glibc's condition does not tie its waiters to one mutex.
+ */
+struct pshared_wait {
+	pthread_cond_t *c;
+	pthread_mutex_t helper_mutex;
+	enum cond_call call;
+	clockid_t clock;
+	const struct timespec *abs;
+	struct green__remote *remote;
+	int entered;
+	int rc;
+};
+
+static void *pshared_waiter(void *arg)
+{
+	struct pshared_wait *w = arg;
+	int rc;
+
+	SHIM_REAL(pthread_mutex_lock)(&w->helper_mutex);
+	__atomic_store_n(&w->entered, 1, __ATOMIC_RELEASE);
+	if (w->call == COND_WAIT)
+		rc = SHIM_REAL(pthread_cond_wait)(w->c, &w->helper_mutex);
+	else if (w->call == COND_TIMEDWAIT)
+		rc = SHIM_REAL(pthread_cond_timedwait)(w->c, &w->helper_mutex, w->abs);
+	else
+		rc = SHIM_REAL(pthread_cond_clockwait)(w->c, &w->helper_mutex, w->clock, w->abs);
+	SHIM_REAL(pthread_mutex_unlock)(&w->helper_mutex);
+	w->rc = rc;
+	green__remote_post(w->remote, 0); /* the last touch of w */
+	return NULL;
+}
+
+/* Start the helper; 0 once it waits in the condition, -1 without one. */
+static int pshared_wait_start(struct green_hub *h, struct pshared_wait *w)
+{
+	int64_t delay = POLL_MIN;
+	pthread_t th;
+
+	if (green__remote_begin(h, &w->remote) < 0)
+		return -1;
+	SHIM_REAL(pthread_mutex_init)(&w->helper_mutex, NULL);
+	if (shim_helper_thread(&th, pshared_waiter, w, 128 * 1024, true) != 0) {
+		green__remote_end(h, w->remote);
+		SHIM_REAL(pthread_mutex_destroy)(&w->helper_mutex);
+		return -1;
+	}
+	/* The helper lets go of its mutex inside glibc's wait, once it is a
+	 * waiter of c: only then may the caller's mutex go, or the signal of
+	 * its next holder could come too early. */
+	while (!__atomic_load_n(&w->entered, __ATOMIC_ACQUIRE) ||
+	       SHIM_REAL(pthread_mutex_trylock)(&w->helper_mutex) != 0)
+		shim_poll_nap(&delay, GREEN_FOREVER);
+	SHIM_REAL(pthread_mutex_unlock)(&w->helper_mutex);
+	return 0;
+}
+
+/* Park until the helper is done; its answer. */
+static int pshared_wait_end(struct green_hub *h, struct pshared_wait *w)
+{
+	/* The helper may have posted while we napped above, when the hub
+	 * could not wake us for it: look before parking.  Not cancellable:
+	 * the helper writes into this stack. */
+	while (!__atomic_load_n(&w->remote->posted, __ATOMIC_ACQUIRE))
+		green__park(h, GREEN_WAIT_COND, w->remote, GREEN_FOREVER, GREEN__PARK_NOCANCEL);
+	green__remote_end(h, w->remote);
+	SHIM_REAL(pthread_mutex_destroy)(&w->helper_mutex);
+	return w->rc;
+}
+
 /*
  * Release m entirely (a recursive one too), wait on c, take m back and
- * restore its count.  The waiter is linked before m is released and nothing
- * switches in between, so the signal of whoever takes m next is not missed.
+ * restore its count.  The waiter is linked (for a process-shared c: the
+ * helper waits in glibc's) before m is released, and nothing switches in
+ * between, so the signal of whoever takes m next is not missed.
  */
 static int cond_wait_green(struct green_hub *h, pthread_cond_t *c, pthread_mutex_t *m,
-                           bool timed, clockid_t clock, const struct timespec *abs)
+                           enum cond_call call, clockid_t clock, const struct timespec *abs)
 {
 	struct gmutex *mx = gm(m);
+	struct pshared_wait pw = {.c = c, .call = call, .clock = clock, .abs = abs};
 	int64_t deadline = GREEN_FOREVER;
 	unsigned int count = 1;
 	int saved = errno, rc, lrc;
-	bool glibc_m = mutex_glibc(m);
+	bool glibc_m = mutex_glibc(m), glibc_c = cond_pshared(c);
 
-	if (timed) {
-		if (!ts_valid(abs))
-			return EINVAL;
+	/* glibc looks at the time first. */
+	if (call != COND_WAIT && !ts_valid(abs))
+		return EINVAL;
+	if (!glibc_m && mutex_checked(mx->kind) && mx->owner != h->current)
+		return EPERM;
+	if (glibc_c) {
+		if (pshared_wait_start(h, &pw) < 0) {
+			SHIM_DEBUG("thread: no helper thread for a process-shared condition: "
+			           "its wait blocks the OS thread");
+			return call == COND_WAIT        ? SHIM_REAL(pthread_cond_wait)(c, m)
+			       : call == COND_TIMEDWAIT ? SHIM_REAL(pthread_cond_timedwait)(c, m, abs)
+			                                : SHIM_REAL(pthread_cond_clockwait)(c, m, clock, abs);
+		}
+	} else if (call != COND_WAIT) {
 		deadline = shim_abs_deadline(clock, abs);
 	}
 	if (glibc_m) {
 		rc = SHIM_REAL(pthread_mutex_unlock)(m);
-		if (rc)
+		if (rc) {
+			/* Not ours to unlock: the helper must not wait on.  Its
+			 * wake-up is spurious for the other waiters, which POSIX
+			 * allows. */
+			if (glibc_c) {
+				SHIM_REAL(pthread_cond_broadcast)(c);
+				pshared_wait_end(h, &pw);
+			}
+			errno = saved;
 			return rc;
+		}
 	} else {
-		if (mutex_checked(mx->kind) && mx->owner != h->current)
-			return EPERM;
 		count = mx->count ? mx->count : 1;
 		mutex_release(mx);
 	}
-	rc = shim_thread_wait(h, &gc(c)->waiters, GREEN_WAIT_COND, c, deadline, NULL) < 0 ? errno : 0;
+	if (glibc_c)
+		rc = pshared_wait_end(h, &pw);
+	else
+		rc = shim_thread_wait(h, &gc(c)->waiters, GREEN_WAIT_COND, c, deadline, NULL) < 0
+		             ? errno : 0;
 	if (glibc_m) {
 		lrc = mutex_lock_pshared(m, LOCK_WAIT, 0, NULL);
 	} else {
@@ -282,9 +381,9 @@ static int cond_wait_green(struct green_hub *h, pthread_cond_t *c, pthread_mutex
 	errno = saved;
 	if (lrc)
 		return lrc;
-	/* EDEADLK cannot come back from wait_on for a thread that can wait:
-	 * only ETIMEDOUT reaches the caller. */
-	return rc == ETIMEDOUT ? ETIMEDOUT : 0;
+	/* A green wait gives ETIMEDOUT or a wake-up (EDEADLK cannot come back
+	 * for a thread that can wait); glibc's answers as glibc does. */
+	return glibc_c || rc == ETIMEDOUT ? rc : 0;
 }
 
 int pthread_cond_init(pthread_cond_t *c, const pthread_condattr_t *attr)
@@ -308,18 +407,18 @@ int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 
-	if (!h || cond_pshared(c))
+	if (!h)
 		return SHIM_REAL(pthread_cond_wait)(c, m);
-	return cond_wait_green(h, c, m, false, 0, NULL);
+	return cond_wait_green(h, c, m, COND_WAIT, 0, NULL);
 }
 
 int pthread_cond_timedwait(pthread_cond_t *c, pthread_mutex_t *m, const struct timespec *abs)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 
-	if (!h || cond_pshared(c))
+	if (!h)
 		return SHIM_REAL(pthread_cond_timedwait)(c, m, abs);
-	return cond_wait_green(h, c, m, true,
+	return cond_wait_green(h, c, m, COND_TIMEDWAIT,
 	                       (gc(c)->wrefs & COND_MONOTONIC) ? CLOCK_MONOTONIC
 	                                                       : CLOCK_REALTIME,
 	                       abs);
@@ -330,11 +429,11 @@ int pthread_cond_clockwait(pthread_cond_t *c, pthread_mutex_t *m, clockid_t cloc
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 
-	if (!h || cond_pshared(c))
+	if (!h)
 		return SHIM_REAL(pthread_cond_clockwait)(c, m, clock, abs);
 	if (!clock_ok(clock))
 		return EINVAL;
-	return cond_wait_green(h, c, m, true, clock, abs);
+	return cond_wait_green(h, c, m, COND_CLOCKWAIT, clock, abs);
 }
 
 /*
