@@ -93,9 +93,15 @@ static int barrier_wait_green(struct green_hub *h, struct gbarrier *g)
 	}
 	/* Only the round's end sets released: a deadlock nap or any other
 	 * early return from the wait parks again. */
-	while (!released)
-		shim_thread_wait(h, &g->waiters, GREEN_WAIT_OTHER, g, GREEN_FOREVER,
-		                 &released);
+	while (!released) {
+		if (shim_thread_wait(h, &g->waiters, GREEN_WAIT_OTHER, g, GREEN_FOREVER,
+		                     &released) < 0 && !released) {
+			/* A dying greenlet cannot wait: it leaves the round. */
+			g->arrived--;
+			errno = saved;
+			return EDEADLK;
+		}
+	}
 	errno = saved;
 	return 0;
 }
@@ -130,7 +136,9 @@ static int barrier_wait_glibc(struct green_hub *h, pthread_barrier_t *b)
 		goto blocking;
 	}
 	/* Not cancellable: the helper writes into this stack. */
-	green__park(h, GREEN_WAIT_OTHER, job.remote, GREEN_FOREVER, GREEN__PARK_NOCANCEL);
+	while (!__atomic_load_n(&job.remote->posted, __ATOMIC_ACQUIRE))
+		green__park(h, GREEN_WAIT_OTHER, job.remote, GREEN_FOREVER,
+		            GREEN__PARK_NOCANCEL);
 	green__remote_end(h, job.remote);
 	return job.rc;
 blocking:
