@@ -129,7 +129,10 @@ PRELOAD_SO := $(if $(PRELOAD_SRCS),$(B)/libgreen-preload.so)
 # tests/test_*.c are the unit tests, tests/helpers/*.c programs they run, and
 # any other tests/*.c is support code linked into both.
 TEST_SRCS := $(wildcard tests/test_*.c)
-HELPER_SRCS := $(wildcard tests/helpers/*.c)
+# tests/helpers/lib*.c are shared objects the tests preload, not programs.
+HELPER_LIB_SRCS := $(wildcard tests/helpers/lib*.c)
+HELPER_SRCS := $(filter-out $(HELPER_LIB_SRCS),$(wildcard tests/helpers/*.c))
+HELPER_LIBS := $(patsubst tests/%.c,$(B)/tests/%.so,$(HELPER_LIB_SRCS))
 TESTSUPPORT_SRCS := $(filter-out $(TEST_SRCS),$(wildcard tests/*.c))
 TESTSUPPORT_A := $(if $(TESTSUPPORT_SRCS),$(B)/libtestsupport.a)
 TEST_BINS := $(patsubst tests/%.c,$(B)/tests/%,$(TEST_SRCS))
@@ -157,7 +160,7 @@ ALL_SRCS := $(LIBGREEN_SRCS) $(wildcard greend/*.c) $(PRELOAD_SRCS) \
 ALL_OBJS := $(call objs,$(ALL_SRCS))
 
 ALL_TARGETS := $(LIBGREEN_A) $(LIBGREEN_SO) $(GREEND_COMMON_A) $(GREEND_BIN) \
-	$(GREENCTL_BIN) $(PRELOAD_SO) $(TEST_BINS) $(HELPER_BINS) \
+	$(GREENCTL_BIN) $(PRELOAD_SO) $(TEST_BINS) $(HELPER_BINS) $(HELPER_LIBS) \
 	$(EXAMPLE_BINS) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
 
 # ---- stamps ----------------------------------------------------------------
@@ -263,6 +266,11 @@ $(FUZZ_REPLAY_BINS): $(B)/tests/fuzz/replay_%: $(B)/obj/tests/fuzz/fuzz_%.o \
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(B)/obj/tests/fuzz/replay.o $(GREEND_COMMON_A) \
 		$(LIBGREEN_A) $(GREEND_LDLIBS) $(LDLIBS)
+
+$(HELPER_LIBS): $(B)/tests/%.so: tests/%.c $(FLAGS_STAMP) | $(DEPS_STAMP)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CPPFLAGS) $(ALL_CFLAGS) -fPIC -shared $(ALL_LDFLAGS) -o $@ $< $(LDLIBS)
 
 $(EXAMPLE_BINS): $(B)/examples/%: $(B)/obj/examples/%.o $(FLAGS_STAMP)
 	$(say) LD $@

@@ -141,12 +141,14 @@ struct green__waiter *green__waitq_wake_one(struct green__waitq *q, int code)
 	return NULL;
 }
 
-void green__waitq_wake_all(struct green__waitq *q, int code)
+unsigned int green__waitq_wake_all(struct green__waitq *q, int code)
 {
 	struct green__waiter *w;
+	unsigned int n = 0;
 
 	while ((w = green__waitq_pop(q)) != NULL)
-		green__wake(w->g, code);
+		n += green__wake(w->g, code);
+	return n;
 }
 
 /* ---- ready queue and switching ------------------------------------------- */

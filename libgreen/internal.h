@@ -58,13 +58,25 @@ GREEN__HIDDEN void green__waitq_push(struct green__waitq *q,
                                      struct green__waiter *w, green_t *g);
 GREEN__HIDDEN void green__waitq_remove(struct green__waiter *w);
 GREEN__HIDDEN struct green__waiter *green__waitq_pop(struct green__waitq *q);
-/* Wake the first waiter still parked; returns it, or NULL if none was. */
+/*
+ * Wake the first waiter still parked; returns it, or NULL if none was.  A
+ * waiter woken with 0 always sees its park succeed, so a caller may hand
+ * the object over to the returned waiter's greenlet (the preload shim's
+ * mutexes and semaphores do, for fairness), where libgreen's own
+ * primitives let the woken re-check instead.
+ */
 GREEN__HIDDEN struct green__waiter *green__waitq_wake_one(struct green__waitq *q,
                                                           int code);
-GREEN__HIDDEN void green__waitq_wake_all(struct green__waitq *q, int code);
+/* Wake every waiter; returns how many were still parked. */
+GREEN__HIDDEN unsigned int green__waitq_wake_all(struct green__waitq *q, int code);
 static inline bool green__waitq_empty(const struct green__waitq *q)
 {
 	return q->_head == NULL;
+}
+/* Forget every waiter without waking any (zero bytes are empty too). */
+static inline void green__waitq_init(struct green__waitq *q)
+{
+	q->_head = q->_tail = NULL;
 }
 
 /* ---- stacks --------------------------------------------------------------- */
@@ -232,6 +244,15 @@ GREEN__HIDDEN struct green_hub *green__hub_peek(void);
 #define GREEN__PARK_NOCANCEL 0x1
 GREEN__HIDDEN int green__park(struct green_hub *h, enum green_wait_kind kind,
                               const void *obj, int64_t deadline, int flags);
+/*
+ * The whole protocol for one wait on q: link a waiter carrying data (a
+ * waker may hand something over through it), park, unlink.  Returns 0 when
+ * woken, or -1 with errno from green__park.  On success q is not touched
+ * again: the object may be gone by the time its waiters run.
+ */
+GREEN__HIDDEN int green__wait_on(struct green_hub *h, struct green__waitq *q,
+                                 enum green_wait_kind kind, const void *obj,
+                                 int64_t deadline, int flags, void *data);
 /* Make a parked greenlet ready with the given errno (0 = success).
  * Returns false if it was not parked (already woken, running, dead). */
 GREEN__HIDDEN bool green__wake(green_t *g, int code);

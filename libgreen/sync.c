@@ -18,23 +18,20 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-static void waitq_init(struct green__waitq *q)
-{
-	q->_head = q->_tail = NULL;
-}
-
 /*
- * The one wait of this file: park the current greenlet on q until woken, the
- * deadline passes or it is killed.  The waiter is unlinked whatever the
- * outcome; on success the waker has already done it, and then q is not
- * touched again, because an event may be gone by the time its waiters run.
+ * The one wait of libgreen's primitives and the shim's: park the current
+ * greenlet on q until woken, the deadline passes or it is killed.  The
+ * waiter is unlinked whatever the outcome; on success the waker has already
+ * done it, and then q is not touched again, because an event may be gone by
+ * the time its waiters run.
  */
-static int wait_on(struct green_hub *h, struct green__waitq *q,
+int green__wait_on(struct green_hub *h, struct green__waitq *q,
                    enum green_wait_kind kind, const void *obj,
-                   int64_t deadline, int flags)
+                   int64_t deadline, int flags, void *data)
 {
 	struct green__waiter w = {0};
 
+	w.data = data;
 	green__waitq_push(q, &w, h->current);
 	if (green__park(h, kind, obj, deadline, flags) < 0) {
 		int err = errno;
@@ -79,7 +76,8 @@ int green_event_wait(green_event_t *ev, int64_t deadline)
 	h = green__hub();
 	if (!h)
 		return -1;
-	return wait_on(h, &ev->_waiters, GREEN_WAIT_EVENT, ev, deadline, 0);
+	return green__wait_on(h, &ev->_waiters, GREEN_WAIT_EVENT, ev, deadline, 0,
+	                      NULL);
 }
 
 /* ---- locks ------------------------------------------------------------------ */
@@ -90,8 +88,8 @@ static int lock_take(struct green_hub *h, green_lock_t *lock, int64_t deadline,
                      int flags)
 {
 	while (lock->_owner) {
-		if (wait_on(h, &lock->_waiters, GREEN_WAIT_LOCK, lock, deadline,
-		            flags) < 0)
+		if (green__wait_on(h, &lock->_waiters, GREEN_WAIT_LOCK, lock,
+		                   deadline, flags, NULL) < 0)
 			return -1;
 	}
 	lock->_owner = h->current;
@@ -158,7 +156,7 @@ green_t *green_lock_owner(const green_lock_t *lock)
 
 void green_sem_init(green_sem_t *sem, unsigned int value)
 {
-	waitq_init(&sem->_waiters);
+	green__waitq_init(&sem->_waiters);
 	sem->_value = value;
 }
 
@@ -171,8 +169,8 @@ int green_sem_acquire(green_sem_t *sem, int64_t deadline)
 		if (!h)
 			return -1;
 		do {
-			if (wait_on(h, &sem->_waiters, GREEN_WAIT_SEM, sem, deadline,
-			            0) < 0)
+			if (green__wait_on(h, &sem->_waiters, GREEN_WAIT_SEM, sem,
+			                   deadline, 0, NULL) < 0)
 				return -1;
 		} while (sem->_value == 0);
 	}
@@ -228,7 +226,8 @@ int green_cond_wait(green_cond_t *cond, green_lock_t *lock, int64_t deadline)
 	/* Nothing can switch between dropping the lock and parking, so a
 	 * signal sent by whoever takes the lock next cannot be missed. */
 	lock_drop(lock);
-	rc = wait_on(h, &cond->_waiters, GREEN_WAIT_COND, cond, deadline, 0);
+	rc = green__wait_on(h, &cond->_waiters, GREEN_WAIT_COND, cond, deadline,
+	                    0, NULL);
 	if (rc < 0)
 		err = errno;
 	if (lock_take(h, lock, GREEN_FOREVER, GREEN__PARK_NOCANCEL) < 0)
@@ -273,8 +272,8 @@ int green_queue_init(green_queue_t *q, size_t capacity)
 	ring = calloc(capacity, sizeof(*ring));
 	if (!ring)
 		return -1;
-	waitq_init(&q->_getters);
-	waitq_init(&q->_putters);
+	green__waitq_init(&q->_getters);
+	green__waitq_init(&q->_putters);
 	q->_ring = ring;
 	q->_capacity = capacity;
 	q->_head = 0;
@@ -308,7 +307,8 @@ int green_queue_put(green_queue_t *q, void *item, int64_t deadline)
 		if (!h && !(h = green__hub()))
 			return -1;
 		/* EPIPE from a destroy comes back from here, q untouched. */
-		if (wait_on(h, &q->_putters, GREEN_WAIT_QUEUE, q, deadline, 0) < 0)
+		if (green__wait_on(h, &q->_putters, GREEN_WAIT_QUEUE, q, deadline,
+		                   0, NULL) < 0)
 			return -1;
 	}
 	tail = q->_head + q->_count;
@@ -333,7 +333,8 @@ int green_queue_get(green_queue_t *q, void **item, int64_t deadline)
 			break;
 		if (!h && !(h = green__hub()))
 			return -1;
-		if (wait_on(h, &q->_getters, GREEN_WAIT_QUEUE, q, deadline, 0) < 0)
+		if (green__wait_on(h, &q->_getters, GREEN_WAIT_QUEUE, q, deadline,
+		                   0, NULL) < 0)
 			return -1;
 	}
 	if (item)

@@ -73,9 +73,26 @@ static size_t put_json_string(char *buf, size_t at, size_t cap, const char *s)
 	return at;
 }
 
+/* Few, short and made at start: a fixed table, sent with hello. */
+#define WARNINGS_MAX 4
+static char warnings[WARNINGS_MAX][200];
+static int nwarnings;
+
+void shim_report_warning(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (nwarnings == WARNINGS_MAX)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(warnings[nwarnings], sizeof(warnings[0]), fmt, ap);
+	va_end(ap);
+	nwarnings++;
+}
+
 static void send_hello(void)
 {
-	char msg[512];
+	char msg[2048];
 	size_t n;
 	bool first = true;
 
@@ -89,7 +106,17 @@ static void send_hello(void)
 		                      first ? "" : ",", green__module_names[i]);
 		first = false;
 	}
-	n += (size_t)snprintf(msg + n, sizeof(msg) - n, "]}");
+	n += (size_t)snprintf(msg + n, sizeof(msg) - n, "]");
+	if (nwarnings) {
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n, ",\"warnings\":[");
+		for (int i = 0; i < nwarnings; i++) {
+			if (i)
+				msg[n++] = ',';
+			n = put_json_string(msg, n, sizeof(msg) - 4, warnings[i]);
+		}
+		msg[n++] = ']';
+	}
+	msg[n++] = '}';
 	channel_send(msg, n);
 }
 

@@ -102,6 +102,8 @@ __attribute__((constructor)) static void shim_init(void)
 
 	shim_debug = debug && strcmp(debug, "1") == 0;
 	parse_patch(getenv("GREEN_PATCH"));
+	if (shim_patched[SHIM_THREAD])
+		shim_thread_check_layout();
 	if (stack && green__parse_size(stack, &size) < 0) {
 		shim_log("GREEN_STACK_SIZE: expected bytes or a K/M suffix, not '%.40s'; "
 		         "using the default", stack);

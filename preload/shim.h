@@ -152,6 +152,14 @@ void shim_report_fd_closing(int fd);
 /* close_range/closefrom: the same for every fd from first to last. */
 void shim_report_range_closing(unsigned int first, unsigned int last);
 
+/* A line for greend's hello "warnings" (a module left unpatched, and why);
+ * call before the reporting thread starts. */
+void shim_report_warning(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* At start: leave the thread module unpatched (and say why) if glibc's
+ * objects are not laid out as it assumes (thread_layout.c). */
+void shim_thread_check_layout(void);
+
 /* Module hooks run on fork in the child (os.c calls them). */
 void shim_thread_after_fork(void);
 void shim_dns_after_fork(void);

@@ -13,6 +13,7 @@ static pthread_key_t key, key2, key_again, key_deleted;
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static long dtor_sum, dtor_calls, again_calls, deleted_calls;
 static int wrong;
+static pthread_barrier_t values_set, key_gone;
 
 static void dtor(void *v)
 {
@@ -49,7 +50,9 @@ static void *worker(void *arg)
 	pthread_setspecific(key2, (void *)1000L);
 	pthread_setspecific(key_again, (void *)1L);
 	pthread_setspecific(key_deleted, (void *)1L);
-	sleep_ms(10); /* the others set theirs meanwhile */
+	/* Every thread has set its values; main deletes key_deleted. */
+	pthread_barrier_wait(&values_set);
+	pthread_barrier_wait(&key_gone);
 	if (pthread_getspecific(key) != (void *)(i + 1))
 		wrong++;
 	if (i == 3)
@@ -68,11 +71,14 @@ int main(void)
 	die_rc("key_create", pthread_key_create(&key_again, dtor_again));
 	die_rc("key_create", pthread_key_create(&key_deleted, dtor_deleted));
 	pthread_setspecific(key, (void *)12345L);
+	die_rc("barrier_init", pthread_barrier_init(&values_set, NULL, N + 1));
+	die_rc("barrier_init", pthread_barrier_init(&key_gone, NULL, N + 1));
 
 	for (long i = 0; i < N; i++)
 		die_rc("pthread_create", pthread_create(&th[i], NULL, worker, (void *)i));
-	sleep_ms(5); /* they have all set their values */
+	pthread_barrier_wait(&values_set);
 	die_rc("key_delete", pthread_key_delete(key_deleted));
+	pthread_barrier_wait(&key_gone);
 	for (int i = 0; i < N; i++)
 		die_rc("pthread_join", pthread_join(th[i], NULL));
 

@@ -8,12 +8,15 @@
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static int started, finished;
+/* Every thread is alive (and about to sleep) when main counts them. */
+static pthread_barrier_t all_started;
 
 static void *sleeper(void *arg)
 {
 	pthread_mutex_lock(&lock);
 	started++;
 	pthread_mutex_unlock(&lock);
+	pthread_barrier_wait(&all_started);
 	sleep_ms(100);
 	pthread_mutex_lock(&lock);
 	finished++;
@@ -29,11 +32,11 @@ int main(void)
 	double t0, elapsed;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	die_rc("pthread_barrier_init", pthread_barrier_init(&all_started, NULL, N + 1));
 	t0 = now_ms();
 	for (long i = 0; i < N; i++)
 		die_rc("pthread_create", pthread_create(&th[i], NULL, sleeper, (void *)i));
-	/* usleep lets them all start (greened, creating does not run them). */
-	usleep(20000);
+	pthread_barrier_wait(&all_started);
 	most = os_threads();
 	for (int i = 0; i < N; i++) {
 		void *r;
