@@ -115,12 +115,14 @@ def test_pid1_reaps_orphans():
     # The worker's shell exits; its detached sleep is orphaned and the
     # kernel hands it to PID 1, which must reap it when it exits.  The
     # sleep leaves the session and clears its environment before its parent
-    # exits, so greend cannot count it as part of the instance (which would
-    # end it with the instance): it is a stranger, as in any container.
+    # exits (the parent waits in perl, a name the test does not look for),
+    # so greend cannot count it as part of the instance (which would end it
+    # with the instance): it is a stranger, as in any container.
     cfg = {"workers": [worker("a"),
                        {"name": "orphaner", "restart": "never", "start_secs": 0,
                         "command": ["/bin/sh", "-c",
-                                    "setsid env -i /bin/sleep 1.5 & sleep 0.3; exit 0"]}]}
+                                    "setsid env -i /bin/sleep 1.5 & "
+                                    "exec perl -e 'select undef, undef, undef, 0.3'"]}]}
     with Pid1(cfg) as p:
         orphan = wait_for(lambda: [c for c in children_of(p.host_pid) if c[1] == "sleep"], 10,
                           "the orphaned sleep to be reparented to greend")[0][0]
@@ -143,7 +145,8 @@ def test_pid1_sigterm_stops_the_namespace():
             f.write("trap 'echo term >\"$1\"; exit 0' TERM\nsleep 300 &\nwait\n")
         cfg = {"workers": [worker("a"),
                            {"name": "spawner", "restart": "never", "start_secs": 0,
-                            "command": ["/bin/sh", "-c", "setsid env -i /bin/sh %s %s & sleep 0.3; exit 0"
+                            "command": ["/bin/sh", "-c", "setsid env -i /bin/sh %s %s & "
+                                        "exec perl -e 'select undef, undef, undef, 0.3'"
                                         % (script, marker)]}]}
         with Pid1(cfg) as p:
             # Its sleep runs once its trap is set: only then may SIGTERM come.

@@ -5,8 +5,13 @@
  */
 #include "conf_thread.h"
 
+#include <semaphore.h>
+
 static pthread_t main_thread;
 static pthread_key_t key;
+/* The later thread prints after the earlier one whatever the machine's
+ * load does to their sleeps: the order is the program's, not the clock's. */
+static sem_t earlier_done;
 
 static void bye(void)
 {
@@ -30,7 +35,12 @@ static void *joins_main(void *arg)
 static void *late(void *arg)
 {
 	sleep_ms((long)arg);
+	if ((long)arg > 100)
+		while (sem_wait(&earlier_done) < 0 && errno == EINTR)
+			;
 	printf("thread after %ld ms, main gone\n", (long)arg);
+	if ((long)arg == 100)
+		sem_post(&earlier_done);
 	return NULL;
 }
 
@@ -42,6 +52,7 @@ int main(void)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	atexit(bye);
 	main_thread = pthread_self();
+	sem_init(&earlier_done, 0, 0);
 	pthread_key_create(&key, main_dtor);
 	pthread_setspecific(key, (void *)77L);
 	die_rc("pthread_create", pthread_create(&t, NULL, joins_main, NULL));
