@@ -6,9 +6,10 @@
  * thread waiting in the kernel would block every other green thread of its
  * hub, the one that would wake it included.
  *
- * Every other system call number goes to libc's syscall() untouched.  glibc's
- * own locks use futexes from inside libc and never come here; the thread
- * module greens them by replacing the pthread calls themselves.
+ * SYS_futex_waitv (Wine's fsync) waits on several words with the same
+ * queues.  Every other system call number goes to libc's syscall()
+ * untouched.  glibc's own locks use futexes from inside libc and never come
+ * here; the thread module greens them by replacing the pthread calls.
  *
  * A green FUTEX_WAIT compares the word and parks in one process-wide table
  * of wait queues keyed by address, under the queue's lock, so a wake from
@@ -41,15 +42,31 @@
 #define RECHECK_MAX (50 * GREEN_MSEC)
 #define NBUCKETS 256
 
+/* One word a green thread waits on: FUTEX_WAIT has one, futex_waitv up
+ * to FUTEX_WAITV_MAX, all in one group. */
 struct fwaiter {
 	struct fwaiter *next, *prev;
 	struct bucket *bucket; /* NULL once a waker has taken it */
 	const uint32_t *addr;
-	uint32_t bitset;
+	uint32_t val, bitset;
 	bool requeued;         /* moved by FUTEX_REQUEUE: no word to re-check */
+	struct fgroup *group;
+};
+
+/* The waiting green thread and how its wait ends. */
+struct fgroup {
 	struct green_hub *hub;
 	green_t *g;
 	struct green__remote *remote; /* for wakers on other threads; may be NULL */
+	bool woken;                   /* a waker took one of the words */
+	struct fwaiter *w;
+	unsigned int n;               /* words queued */
+	const struct timespec *ts;    /* NULL: no timeout */
+	bool absolute;
+	clockid_t clock;
+	bool restartable;             /* SA_RESTART handlers do not end it */
+	long number;                  /* the call, for the kernel to do it */
+	const long *a;
 };
 
 struct bucket {
@@ -178,19 +195,24 @@ static void unlock_two(struct bucket *a, struct bucket *b)
 		green__spin_unlock(&b->lock);
 }
 
-/* Take w off its queue as woken and make it run: directly on our own hub
- * (h), by a remote wake-up otherwise.  The bucket lock is held.  Returns
- * false, leaving w queued, when w cannot be reached from here (no remote
- * record): its re-check timer finds the change then. */
+/* Take w off its queue as woken and make its thread run: directly on our
+ * own hub (h), by a remote wake-up otherwise, once for the whole group.
+ * The bucket lock is held.  Returns false, leaving w queued, when w cannot
+ * be reached from here (no remote record): its re-check timer finds the
+ * change then. */
 static bool wake_waiter(struct green_hub *h, struct fwaiter *w)
 {
-	if (w->hub != h && !w->remote)
+	struct fgroup *grp = w->group;
+
+	if (grp->hub != h && !grp->remote)
 		return false;
 	bucket_remove(w);
-	if (w->hub == h)
-		green__wake(w->g, 0);
+	if (__atomic_exchange_n(&grp->woken, true, __ATOMIC_ACQ_REL))
+		return true; /* woken by another of its words already */
+	if (grp->hub == h)
+		green__wake(grp->g, 0);
 	else
-		green__remote_post(w->remote, 0);
+		green__remote_post(grp->remote, 0);
 	return true;
 }
 
@@ -282,29 +304,54 @@ static int64_t abs_deadline(clockid_t clock, const struct timespec *ts)
 	return green_now() + (left > 0 ? left : 0);
 }
 
-struct wait_args {
-	const long *a; /* the call's own arguments */
-	const uint32_t *addr;
-	uint32_t val, bitset;
-	const struct timespec *ts;
-	bool absolute;
-	clockid_t clock;
-};
+/* Take every queued word of the group off its queue: the index of one a
+ * waker took meanwhile, or -1. */
+static long dequeue_all(struct fgroup *grp)
+{
+	long idx = -1;
 
-/* Park until woken, the deadline, a handler, or the word is seen changed. */
-static long wait_parked(struct green_hub *h, struct fwaiter *w,
-                        const struct wait_args *wa, struct shim_intr *in)
+	for (unsigned int i = 0; i < grp->n; i++) {
+		struct bucket *b = lock_own_bucket(&grp->w[i]);
+
+		if (!b) {
+			if (idx < 0)
+				idx = (long)i;
+			continue;
+		}
+		bucket_remove(&grp->w[i]);
+		green__spin_unlock(&b->lock);
+	}
+	return idx;
+}
+
+/* The index of a word seen changed (a wake the table missed), or -1. */
+static long changed_word(const struct fgroup *grp)
+{
+	for (unsigned int i = 0; i < grp->n; i++) {
+		const struct fwaiter *w = &grp->w[i];
+
+		if (!__atomic_load_n(&w->requeued, __ATOMIC_ACQUIRE) &&
+		    __atomic_load_n(__atomic_load_n(&w->addr, __ATOMIC_ACQUIRE),
+		                    __ATOMIC_ACQUIRE) != w->val)
+			return (long)i;
+	}
+	return -1;
+}
+
+/* Park until woken, the deadline, a handler, or a word is seen changed.
+ * Returns the index of the word that ended the wait, or -1 and errno. */
+static long wait_parked(struct green_hub *h, struct fgroup *grp, struct shim_intr *in)
 {
 	int64_t rel_deadline = GREEN_FOREVER, recheck = RECHECK_MIN;
-	struct bucket *b;
+	long idx;
 	int err = 0;
 
-	if (wa->ts && !wa->absolute)
-		rel_deadline = green_now() + ts_ns(wa->ts);
+	if (grp->ts && !grp->absolute)
+		rel_deadline = green_now() + ts_ns(grp->ts);
 	for (;;) {
-		int64_t deadline = !wa->ts ? GREEN_FOREVER
-		                   : wa->absolute ? abs_deadline(wa->clock, wa->ts)
-		                                  : rel_deadline;
+		int64_t deadline = !grp->ts ? GREEN_FOREVER
+		                   : grp->absolute ? abs_deadline(grp->clock, grp->ts)
+		                                   : rel_deadline;
 		int64_t until = green__earlier(deadline, green_now() + recheck);
 		int park;
 
@@ -312,83 +359,176 @@ static long wait_parked(struct green_hub *h, struct fwaiter *w,
 			park = -1;
 		} else {
 			park = green__park(h, until == deadline ? GREEN_WAIT_OTHER : GREEN_WAIT_TIMER,
-			                   w->remote ? (const void *)w->remote : (const void *)w->addr,
+			                   grp->remote ? (const void *)grp->remote
+			                               : (const void *)grp->w[0].addr,
 			                   until, 0);
 			shim_intr_disarm(in);
 		}
 		err = park < 0 ? errno : 0;
-		b = lock_own_bucket(w);
-		if (!b)
-			return 0; /* woken, whatever else happened meanwhile */
+		if (__atomic_load_n(&grp->woken, __ATOMIC_ACQUIRE))
+			return dequeue_all(grp); /* whatever else happened meanwhile */
 		if (park < 0 && err == EDEADLK) {
 			/* This greenlet cannot park (it is dying): the kernel waits. */
-			bucket_remove(w);
-			green__spin_unlock(&b->lock);
-			return real_futex(wa->a);
+			idx = dequeue_all(grp);
+			return idx >= 0 ? idx : real()(grp->number, grp->a[0], grp->a[1], grp->a[2],
+			                               grp->a[3], grp->a[4], grp->a[5]);
 		}
 		if (park == 0 || (err == ETIMEDOUT && until != deadline)) {
 			/* The re-check timer, or an SA_RESTART handler (the kernel
-			 * restarts the wait): the word decides. */
-			if (!w->requeued &&
-			    __atomic_load_n(w->addr, __ATOMIC_ACQUIRE) != wa->val) {
-				bucket_remove(w);
-				green__spin_unlock(&b->lock);
-				return 0;
+			 * restarts the wait): the words decide. */
+			long changed = changed_word(grp);
+
+			if (changed >= 0) {
+				idx = dequeue_all(grp);
+				return idx >= 0 ? idx : changed;
 			}
-			green__spin_unlock(&b->lock);
 			recheck = recheck * 2 > RECHECK_MAX ? RECHECK_MAX : recheck * 2;
 			continue;
 		}
-		bucket_remove(w);
-		green__spin_unlock(&b->lock);
+		idx = dequeue_all(grp);
+		if (idx >= 0)
+			return idx;
 		/* A kill is no futex error: the nearest is a signal's. */
 		errno = err == ECANCELED ? EINTR : err;
 		return -1;
 	}
 }
 
-static long futex_wait(struct green_hub *h, const struct wait_args *wa)
+/*
+ * Queue every word of the group whose value is as expected and park.  A
+ * word that differs ends it with EAGAIN, as in the kernel, unless a waker
+ * took one of those already queued.
+ */
+static long wait_group(struct green_hub *h, struct fgroup *grp, unsigned int n)
 {
-	struct fwaiter w = {.addr = wa->addr, .bitset = wa->bitset, .hub = h, .g = h->current};
 	struct shim_intr in;
-	struct bucket *b = bucket_of(wa->addr);
-	long rc;
-	int err;
+	long rc = 0;
+	int err = 0;
 
-	if (wa->bitset == 0 || ((uintptr_t)wa->addr & 3) ||
-	    (wa->ts && !shim_ts_valid(wa->ts))) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (!wa->addr) {
-		errno = EFAULT;
-		return -1;
-	}
+	grp->hub = h;
+	grp->g = h->current;
+	grp->woken = false;
+	grp->n = 0;
 	/* A waiter that cannot be woken from another thread still works on
 	 * its own hub and by its re-check timer. */
-	if (green__remote_begin(h, &w.remote) < 0)
-		w.remote = NULL;
+	if (green__remote_begin(h, &grp->remote) < 0)
+		grp->remote = NULL;
 	/* Before the compare: a handler that runs after it interrupts us. */
-	shim_intr_begin(&in, wa->ts != NULL);
+	shim_intr_begin(&in, !grp->restartable);
 	__atomic_add_fetch(&table_waiters, 1, __ATOMIC_SEQ_CST);
-	green__spin_lock(&b->lock);
-	if (__atomic_load_n(wa->addr, __ATOMIC_SEQ_CST) != wa->val) {
+	for (unsigned int i = 0; i < n; i++) {
+		struct fwaiter *w = &grp->w[i];
+		struct bucket *b = bucket_of(w->addr);
+
+		w->group = grp;
+		w->requeued = false;
+		green__spin_lock(&b->lock);
+		if (__atomic_load_n(w->addr, __ATOMIC_SEQ_CST) != w->val) {
+			green__spin_unlock(&b->lock);
+			rc = dequeue_all(grp);
+			err = EAGAIN;
+			break;
+		}
+		bucket_insert(b, w);
+		grp->n++;
 		green__spin_unlock(&b->lock);
-		rc = -1;
-		err = EAGAIN;
-	} else {
-		bucket_insert(b, &w);
-		green__spin_unlock(&b->lock);
-		rc = wait_parked(h, &w, wa, &in);
+	}
+	if (grp->n == n) {
+		rc = wait_parked(h, grp, &in);
 		err = errno;
 	}
 	__atomic_sub_fetch(&table_waiters, 1, __ATOMIC_RELEASE);
-	if (w.remote)
-		green__remote_end(h, w.remote);
+	if (grp->remote)
+		green__remote_end(h, grp->remote);
 	if (rc < 0)
 		errno = err;
 	return rc;
 }
+
+/* FUTEX_WAIT, FUTEX_WAIT_BITSET. */
+static long futex_wait(struct green_hub *h, const long *a, bool bitset_form)
+{
+	struct fwaiter w = {
+		.addr = (const uint32_t *)a[0],
+		.val = (uint32_t)a[2],
+		.bitset = bitset_form ? (uint32_t)a[5] : FUTEX_BITSET_MATCH_ANY,
+	};
+	struct fgroup grp = {
+		.w = &w,
+		.ts = (const struct timespec *)a[3],
+		.absolute = bitset_form,
+		.clock = ((int)a[1] & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC,
+		.number = SYS_futex,
+		.a = a,
+	};
+
+	if (w.bitset == 0 || ((uintptr_t)w.addr & 3) || (grp.ts && !shim_ts_valid(grp.ts))) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (!w.addr) {
+		errno = EFAULT;
+		return -1;
+	}
+	/* The kernel restarts a wait without a timeout after an SA_RESTART
+	 * handler; one with a timeout fails with EINTR. */
+	grp.restartable = grp.ts == NULL;
+	return wait_group(h, &grp, 1);
+}
+
+#ifdef SYS_futex_waitv
+#define WAITV_ON_STACK 8
+#define WAITV_SIZE_U32 2     /* FUTEX2_SIZE_U32 */
+#define WAITV_PRIVATE 128    /* FUTEX2_PRIVATE */
+
+/*
+ * futex_waitv(waiters, n, flags, timeout, clockid): the same queues, one
+ * entry per word, one wake-up for the group.  What is not plainly valid
+ * (other sizes, flags the shim does not know) goes to the kernel, which
+ * refuses it or, for a kind this code does not know, waits there.
+ */
+static long futex_waitv(struct green_hub *h, const long *a)
+{
+	const struct futex_waitv *v = (const struct futex_waitv *)a[0];
+	unsigned int n = (unsigned int)a[1];
+	const struct timespec *ts = (const struct timespec *)a[3];
+	clockid_t clock = (clockid_t)a[4];
+	struct fwaiter small[WAITV_ON_STACK], *w = small;
+	struct fgroup grp = {.ts = ts, .absolute = true, .clock = clock,
+	                     .restartable = true, .number = SYS_futex_waitv, .a = a};
+	long rc;
+
+	if (!v || n == 0 || n > FUTEX_WAITV_MAX || a[2] != 0 ||
+	    (ts && ((clock != CLOCK_MONOTONIC && clock != CLOCK_REALTIME) || !shim_ts_valid(ts))))
+		return real()(SYS_futex_waitv, a[0], a[1], a[2], a[3], a[4], a[5]);
+	for (unsigned int i = 0; i < n; i++) {
+		if ((v[i].flags & ~(uint32_t)WAITV_PRIVATE) != WAITV_SIZE_U32 || v[i].__reserved ||
+		    v[i].val > UINT32_MAX || !v[i].uaddr || (v[i].uaddr & 3))
+			return real()(SYS_futex_waitv, a[0], a[1], a[2], a[3], a[4], a[5]);
+	}
+	if (n > WAITV_ON_STACK) {
+		w = calloc(n, sizeof(*w));
+		if (!w) {
+			errno = ENOMEM;
+			return -1;
+		}
+	}
+	for (unsigned int i = 0; i < n; i++) {
+		w[i] = (struct fwaiter){.addr = (const uint32_t *)(uintptr_t)v[i].uaddr,
+		                        .val = (uint32_t)v[i].val,
+		                        .bitset = FUTEX_BITSET_MATCH_ANY};
+	}
+	grp.w = w;
+	rc = wait_group(h, &grp, n);
+	if (w != small) {
+		int err = errno;
+
+		free(w);
+		errno = err;
+	}
+	return rc;
+}
+#endif
 
 /* FUTEX_REQUEUE, FUTEX_CMP_REQUEUE: the green waiters on addr are woken or
  * moved to addr2 as the kernel would, then the kernel does the same with
@@ -423,8 +563,9 @@ static long futex_requeue(struct green_hub *h, const long *a, bool cmp)
 				woken++;
 		} else if (addr2 != addr) {
 			bucket_remove(w);
-			w->addr = addr2;
-			w->requeued = true;
+			/* Atomic: a waiter re-checks its word without the lock. */
+			__atomic_store_n(&w->addr, addr2, __ATOMIC_RELEASE);
+			__atomic_store_n(&w->requeued, true, __ATOMIC_RELEASE);
 			bucket_insert(b2, w);
 			moved++;
 		} else {
@@ -463,15 +604,7 @@ static long futex_wake_op(struct green_hub *h, const long *a)
 static long futex_call(const long *a)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-	int op = (int)a[1], cmd = op & FUTEX_CMD_MASK;
-	struct wait_args wa = {
-		.a = a,
-		.addr = (const uint32_t *)a[0],
-		.val = (uint32_t)a[2],
-		.bitset = FUTEX_BITSET_MATCH_ANY,
-		.ts = (const struct timespec *)a[3],
-		.clock = (op & FUTEX_CLOCK_REALTIME) ? CLOCK_REALTIME : CLOCK_MONOTONIC,
-	};
+	int cmd = (int)a[1] & FUTEX_CMD_MASK;
 
 	if (!h) {
 		if ((cmd == FUTEX_WAKE || cmd == FUTEX_WAKE_BITSET) && !green__hub_peek())
@@ -480,16 +613,13 @@ static long futex_call(const long *a)
 		return real_futex(a);
 	}
 	switch (cmd) {
-	case FUTEX_WAIT_BITSET:
-		wa.bitset = (uint32_t)a[5];
-		wa.absolute = true;
-		/* fall through */
 	case FUTEX_WAIT:
+	case FUTEX_WAIT_BITSET:
 		if (shim_alone(h))
 			return real_futex(a);
 		/* A wait that fails at once is a spin: let the others run. */
 		green__fair_point(h);
-		return futex_wait(h, &wa);
+		return futex_wait(h, a, cmd == FUTEX_WAIT_BITSET);
 	case FUTEX_WAKE:
 		return futex_wake(h, a, FUTEX_BITSET_MATCH_ANY);
 	case FUTEX_WAKE_BITSET:
@@ -524,5 +654,15 @@ long syscall(long number, ...)
 	va_end(ap);
 	if (number == SYS_futex)
 		return futex_call(a);
+#ifdef SYS_futex_waitv
+	if (number == SYS_futex_waitv) {
+		struct green_hub *h = shim_hub_for(SHIM_THREAD);
+
+		if (h && !shim_alone(h)) {
+			green__fair_point(h);
+			return futex_waitv(h, a);
+		}
+	}
+#endif
 	return real()(number, a[0], a[1], a[2], a[3], a[4], a[5]);
 }
