@@ -545,6 +545,14 @@ void green__remote_end(struct green_hub *h, struct green__remote *r)
 	ev_unref(h->loop);
 }
 
+void green__remote_abandon(struct green_hub *h, struct green__remote *r)
+{
+	green__spin_lock(&h->remote_lock);
+	r->refs--; /* the poster's, which nobody will use */
+	green__spin_unlock(&h->remote_lock);
+	green__remote_end(h, r);
+}
+
 /* ---- hub life -------------------------------------------------------------- */
 
 static void hub_destroy(struct green_hub *h)

@@ -313,6 +313,9 @@ GREEN__HIDDEN int green__remote_begin(struct green_hub *h,
                                       struct green__remote **out);
 GREEN__HIDDEN void green__remote_post(struct green__remote *r, int code);
 GREEN__HIDDEN void green__remote_end(struct green_hub *h, struct green__remote *r);
+/* green__remote_end for a wait that no other thread will ever post to
+ * (the token was handed out only in case, and nobody used it). */
+GREEN__HIDDEN void green__remote_abandon(struct green_hub *h, struct green__remote *r);
 
 /* Tiny lock for cross-thread state; never held across a switch. */
 GREEN__HIDDEN void green__spin_lock(int *lock);

@@ -59,6 +59,7 @@ struct fgroup {
 	green_t *g;
 	struct green__remote *remote; /* for wakers on other threads; may be NULL */
 	bool woken;                   /* a waker took one of the words */
+	bool posted;                  /* ... from another thread, by a remote post */
 	struct fwaiter *w;
 	unsigned int n;               /* words queued */
 	const struct timespec *ts;    /* NULL: no timeout */
@@ -204,10 +205,17 @@ static bool wake_waiter(struct green_hub *h, struct fwaiter *w)
 {
 	struct fgroup *grp = w->group;
 
+	bool first;
+
 	if (grp->hub != h && !grp->remote)
 		return false;
+	/* Both before w leaves the queue: the waiter, seeing it gone, may
+	 * end its wait at once and must know whether a post is coming. */
+	first = !__atomic_exchange_n(&grp->woken, true, __ATOMIC_ACQ_REL);
+	if (first && grp->hub != h)
+		__atomic_store_n(&grp->posted, true, __ATOMIC_RELEASE);
 	bucket_remove(w);
-	if (__atomic_exchange_n(&grp->woken, true, __ATOMIC_ACQ_REL))
+	if (!first)
 		return true; /* woken by another of its words already */
 	if (grp->hub == h)
 		green__wake(grp->g, 0);
@@ -408,6 +416,7 @@ static long wait_group(struct green_hub *h, struct fgroup *grp, unsigned int n)
 	grp->hub = h;
 	grp->g = h->current;
 	grp->woken = false;
+	grp->posted = false;
 	grp->n = 0;
 	/* A waiter that cannot be woken from another thread still works on
 	 * its own hub and by its re-check timer. */
@@ -438,8 +447,11 @@ static long wait_group(struct green_hub *h, struct fgroup *grp, unsigned int n)
 		err = errno;
 	}
 	__atomic_sub_fetch(&table_waiters, 1, __ATOMIC_RELEASE);
-	if (grp->remote)
+	/* Every word is off its queue: no waker can post from now on. */
+	if (grp->remote && __atomic_load_n(&grp->posted, __ATOMIC_ACQUIRE))
 		green__remote_end(h, grp->remote);
+	else if (grp->remote)
+		green__remote_abandon(h, grp->remote);
 	if (rc < 0)
 		errno = err;
 	return rc;
