@@ -366,6 +366,8 @@ static long wait_parked(struct green_hub *h, struct fgroup *grp, struct shim_int
 		if (shim_intr_arm(h, in) < 0) {
 			park = -1;
 		} else {
+			/* A re-check is a timer wait that succeeds at its end: it
+			 * must not count as a timeout in the hub's stats. */
 			park = green__park(h, until == deadline ? GREEN_WAIT_OTHER : GREEN_WAIT_TIMER,
 			                   grp->remote ? (const void *)grp->remote
 			                               : (const void *)grp->w[0].addr,
