@@ -121,22 +121,22 @@ static void from_a_bare_thread(void)
 }
 
 static uint32_t real_word;
-static long real_rc;
-static int real_err;
+static long real_rc[2];
+static int real_err[2];
 
-/* On the real thread: wake the green waiter, then wait for its wake. */
+/* On the real thread: wake the green waiter, then wait for its wake.  The
+ * main thread prints the results, in order. */
 static void *real_thread(void *arg)
 {
 	struct timespec ts = {5, 0};
 
 	(void)arg;
-	sleep_ms(50);
+	sleep_ms(100);
 	__atomic_store_n(&real_word, 1, __ATOMIC_RELEASE);
-	real_rc = futex(&real_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-	real_err = errno;
-	show("the real thread's wake", real_rc, real_err);
-	real_rc = futex(&real_word, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
-	real_err = errno;
+	real_rc[0] = futex(&real_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	real_err[0] = errno;
+	real_rc[1] = futex(&real_word, FUTEX_WAIT_PRIVATE, 1, &ts, NULL, 0);
+	real_err[1] = errno;
 	return NULL;
 }
 
@@ -164,7 +164,8 @@ static void with_a_real_thread(void)
 	show("green wake of the real thread",
 	     futex(&real_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0), errno);
 	join(th, NULL);
-	show("the real thread's wait", real_rc, real_err);
+	show("the real thread's wake", real_rc[0], real_err[0]);
+	show("the real thread's wait", real_rc[1], real_err[1]);
 	if (libc)
 		dlclose(libc);
 }
