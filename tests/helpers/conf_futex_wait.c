@@ -3,8 +3,8 @@
  * libstdc++'s atomic wait use it: FUTEX_WAIT/WAKE (private and shared),
  * WAIT_BITSET with absolute deadlines on both clocks, bitsets, EAGAIN when
  * the word differs, the requeue and wake-op forms, and the errors the
- * kernel gives for bad arguments.  Waiters are given 5 s, wakers come after
- * 100 ms: a waiter that blocks its whole hub times out instead, and the
+ * kernel gives for bad arguments.  Waiters are given 5 s, wakers come once
+ * they wait: a waiter that blocks its whole hub times out instead, and the
  * lines differ.
  */
 #include "conf_futex.h"
@@ -51,7 +51,7 @@ static void finish(const char *what, struct waiter *w)
 	show(what, w->rc, w->err);
 }
 
-/* One waiter on *addr (at 0), woken 100 ms later by a change and a wake. */
+/* One waiter on *addr (at 0), woken by a change and a wake once it waits. */
 static void woken(const char *wake_what, const char *wait_what, uint32_t *addr, int op,
                   uint32_t bitset)
 {
@@ -59,7 +59,7 @@ static void woken(const char *wake_what, const char *wait_what, uint32_t *addr, 
 
 	*addr = 0;
 	start(&w, addr, op, 0, bitset);
-	sleep_ms(100);
+	await_waiters(addr, op & FUTEX_PRIVATE_FLAG, 1);
 	__atomic_store_n(addr, 1, __ATOMIC_RELEASE);
 	FUTEX_SHOW(wake_what, futex(addr, (op & FUTEX_PRIVATE_FLAG) | FUTEX_WAKE, 1, NULL, NULL, 0));
 	finish(wait_what, &w);
@@ -119,7 +119,7 @@ int main(void)
 	/* bitsets */
 	a = 0;
 	start(&w[0], &a, FUTEX_WAIT_BITSET_PRIVATE, 0, 0x1);
-	sleep_ms(100);
+	await_waiters(&a, FUTEX_PRIVATE_FLAG, 1);
 	FUTEX_SHOW("wake_bitset other bits",
 	           futex(&a, FUTEX_WAKE_BITSET_PRIVATE, INT_MAX, NULL, NULL, 0x6));
 	FUTEX_SHOW("wake_bitset its bit", futex(&a, FUTEX_WAKE_BITSET_PRIVATE, INT_MAX, NULL, NULL, 0x3));
@@ -128,7 +128,7 @@ int main(void)
 	/* counts: three waiters, wake 2 then the rest; a count of 0 wakes one */
 	for (int i = 0; i < 3; i++)
 		start(&w[i], &a, FUTEX_WAIT_PRIVATE, 0, 0);
-	sleep_ms(100);
+	await_waiters(&a, FUTEX_PRIVATE_FLAG, 3);
 	FUTEX_SHOW("wake 2 of 3", futex(&a, FUTEX_WAKE_PRIVATE, 2, NULL, NULL, 0));
 	sleep_ms(20);
 	FUTEX_SHOW("wake 0 of 1", futex(&a, FUTEX_WAKE_PRIVATE, 0, NULL, NULL, 0));
@@ -140,7 +140,7 @@ int main(void)
 	a = b = 0;
 	start(&w[0], &a, FUTEX_WAIT_PRIVATE, 0, 0);
 	start(&w[1], &a, FUTEX_WAIT_PRIVATE, 0, 0);
-	sleep_ms(100);
+	await_waiters(&a, FUTEX_PRIVATE_FLAG, 2);
 	FUTEX_SHOW("cmp_requeue on a changed word",
 	           futex_requeue(&a, FUTEX_CMP_REQUEUE_PRIVATE, 1, 1, &b, 5));
 	FUTEX_SHOW("cmp_requeue 1 woken 1 moved",
@@ -154,7 +154,7 @@ int main(void)
 	/* REQUEUE counts only who it woke */
 	start(&w[0], &a, FUTEX_WAIT_PRIVATE, 0, 0);
 	start(&w[1], &a, FUTEX_WAIT_PRIVATE, 0, 0);
-	sleep_ms(100);
+	await_waiters(&a, FUTEX_PRIVATE_FLAG, 2);
 	FUTEX_SHOW("requeue 1 woken 1 moved", futex_requeue(&a, FUTEX_REQUEUE_PRIVATE, 1, 1, &b, 0));
 	sleep_ms(20);
 	FUTEX_SHOW("wake on b after requeue", futex(&b, FUTEX_WAKE_PRIVATE, INT_MAX, NULL, NULL, 0));
@@ -165,7 +165,8 @@ int main(void)
 	a = b = 0;
 	start(&w[0], &a, FUTEX_WAIT_PRIVATE, 0, 0);
 	start(&w[1], &b, FUTEX_WAIT_PRIVATE, 0, 0);
-	sleep_ms(100);
+	await_waiters(&a, FUTEX_PRIVATE_FLAG, 1);
+	await_waiters(&b, FUTEX_PRIVATE_FLAG, 1);
 	FUTEX_SHOW("wake_op",
 	           futex_requeue(&a, FUTEX_WAKE_OP_PRIVATE, 1, 1, &b,
 	                         FUTEX_OP(FUTEX_OP_SET, 1, FUTEX_OP_CMP_EQ, 0)));

@@ -52,7 +52,8 @@ static void woken_on(unsigned int which, uint32_t flags)
 
 	set_up(4, flags);
 	die_rc("pthread_create", pthread_create(&th, NULL, waiter, NULL));
-	sleep_ms(100);
+	/* Queued on the last word, it is queued on all of them. */
+	await_waiters(&words[3], flags & PRIV ? FUTEX_PRIVATE_FLAG : 0, 1);
 	__atomic_store_n(&words[which], 1, __ATOMIC_RELEASE);
 	snprintf(what, sizeof(what), "wake word %u", which);
 	FUTEX_SHOW(what, futex(&words[which], (flags & PRIV) ? FUTEX_WAKE_PRIVATE : FUTEX_WAKE,
