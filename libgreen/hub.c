@@ -14,6 +14,11 @@
  * again as long as its greenlet has not run and read it, and with 10,000
  * connections ready at once, polls every 256 dispatches spent most of the
  * time re-reporting the same sockets.
+ *
+ * A greenlet that never blocks (a loop on a poll that always finds its fd
+ * ready) would keep a round going for ever: its calls pass fair points
+ * (green__fair_point), which send it behind the others and a poll of the
+ * loop once it has had the hub for GREEN__FAIR_NS.
  */
 #include "internal.h"
 
