@@ -14,6 +14,11 @@
  * again as long as its greenlet has not run and read it, and with 10,000
  * connections ready at once, polls every 256 dispatches spent most of the
  * time re-reporting the same sockets.
+ *
+ * A greenlet that never blocks (a loop on a poll that always finds its fd
+ * ready) would keep a round going for ever: its calls pass fair points
+ * (green__fair_point), which send it behind the others and a poll of the
+ * loop once it has had the hub for GREEN__FAIR_NS.
  */
 #include "internal.h"
 
@@ -286,16 +291,30 @@ void green__schedule(struct green_hub *h)
 	green__switch(h, self, next);
 }
 
-/* ---- parking --------------------------------------------------------------- */
-
-static inline int64_t earlier(int64_t a, int64_t b)
+/*
+ * A turn for the others (green__fair_point).  When the loop has anything to
+ * report (fds, timers, remote wake-ups), it is polled first and the caller
+ * queued after what it finds: queued before the poll, the caller would be
+ * dispatched again ahead of every greenlet the poll woke.
+ */
+void green__fair_yield(struct green_hub *h)
 {
-	if (a < 0)
-		return b;
-	if (b < 0)
-		return a;
-	return a < b ? a : b;
+	green_t *self = h->current;
+
+	if (self->is_hub || self->dying)
+		return;
+	h->turn_ns = green_now();
+	if (h->watchers || h->remote_pending || green__hooks.before_poll) {
+		self->state = GREEN_READY;
+		h->after_poll = self;
+		green__switch(h, self, h->hub_g);
+	} else if (h->run_head) {
+		green__ready(h, self);
+		green__schedule(h);
+	}
 }
+
+/* ---- parking --------------------------------------------------------------- */
 
 int64_t green__scope_deadline(const green_t *g)
 {
@@ -351,7 +370,7 @@ int green__park(struct green_hub *h, enum green_wait_kind kind,
 			errno = ECANCELED;
 			return -1;
 		}
-		eff = earlier(deadline, green__scope_deadline(self));
+		eff = green__earlier(deadline, green__scope_deadline(self));
 	}
 	if (eff != GREEN_FOREVER) {
 		int64_t now = eff == 0 ? 0 : green_now();
@@ -440,10 +459,17 @@ static void hub_main(void *arg)
 		note_busy(h, green_now());
 		if (green__hooks.before_poll)
 			green__hooks.before_poll(h);
-		active = ev_run(h->loop, h->run_head ? EVRUN_NOWAIT : EVRUN_ONCE);
+		active = ev_run(h->loop, h->run_head || h->after_poll ? EVRUN_NOWAIT
+		                                                     : EVRUN_ONCE);
 		GREEN__BUMP(h->stats.iterations);
 		GREEN__STORE(h->poll_end_ns, green_now());
+		h->turn_ns = h->poll_end_ns;
 		h->since_poll = 0;
+		if (h->after_poll) {
+			/* Behind what the poll just made ready: see green__fair_yield. */
+			green__ready(h, h->after_poll);
+			h->after_poll = NULL;
+		}
 		h->round_len = h->run_len;
 		next = runq_pop(h);
 		if (!next) {
@@ -525,6 +551,14 @@ void green__remote_end(struct green_hub *h, struct green__remote *r)
 	green__spin_unlock(&h->remote_lock);
 	h->remote_pending--;
 	ev_unref(h->loop);
+}
+
+void green__remote_abandon(struct green_hub *h, struct green__remote *r)
+{
+	green__spin_lock(&h->remote_lock);
+	r->refs--; /* the poster's, which nobody will use */
+	green__spin_unlock(&h->remote_lock);
+	green__remote_end(h, r);
 }
 
 /* ---- hub life -------------------------------------------------------------- */

@@ -99,15 +99,6 @@ static int ev_events_of(short events)
 	return ev;
 }
 
-static int64_t earlier(int64_t a, int64_t b)
-{
-	if (a < 0)
-		return b;
-	if (b < 0)
-		return a;
-	return a < b ? a : b;
-}
-
 /* What the kernel says is ready: > 0, 0 for nothing, -1 and errno.  The
  * timeout (ms, -1 forever) is 0 but when nothing else could ever run. */
 typedef int (*check_fn)(void *arg, int timeout_ms);
@@ -190,7 +181,7 @@ static int wait_any(struct green_hub *h, const struct pollfd *want, nfds_t n,
 			if (want[i].fd >= 0 && (want[i].events & POLLPRI))
 				need_timer = true;
 		}
-		until = need_timer ? earlier(deadline, green_now() + recheck) : deadline;
+		until = need_timer ? green__earlier(deadline, green_now() + recheck) : deadline;
 		p.prev = NULL;
 		p.next = tls_parked;
 		if (tls_parked)
@@ -257,11 +248,6 @@ static int wait_any(struct green_hub *h, const struct pollfd *want, nfds_t n,
 static int64_t ms_deadline(int timeout)
 {
 	return timeout < 0 ? GREEN_FOREVER : green_now() + (int64_t)timeout * GREEN_MSEC;
-}
-
-static bool ts_valid(const struct timespec *ts)
-{
-	return ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L;
 }
 
 static int64_t ts_deadline(const struct timespec *ts)
@@ -333,7 +319,10 @@ int poll(struct pollfd *fds, nfds_t n, int timeout)
 {
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
-	if (!h || timeout == 0 || shim_alone(h))
+	if (!h || shim_alone(h))
+		return SHIM_REAL(poll)(fds, n, timeout);
+	green__fair_point(h);
+	if (timeout == 0)
 		return SHIM_REAL(poll)(fds, n, timeout);
 	return poll_green(h, fds, n, ms_deadline(timeout), NULL);
 }
@@ -350,9 +339,12 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
 {
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
-	if (!h || ts_zero(timeout) || shim_alone(h))
+	if (!h || shim_alone(h))
 		return SHIM_REAL(ppoll)(fds, n, timeout, mask);
-	if (timeout && !ts_valid(timeout)) {
+	green__fair_point(h);
+	if (ts_zero(timeout))
+		return SHIM_REAL(ppoll)(fds, n, timeout, mask);
+	if (timeout && !shim_ts_valid(timeout)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -503,7 +495,10 @@ static int do_select(int nfds, fd_set *r, fd_set *w, fd_set *x, struct timeval *
 	int64_t deadline = GREEN_FOREVER;
 	int rc;
 
-	if (!h || (tv && tv->tv_sec == 0 && tv->tv_usec == 0) || shim_alone(h) || nfds < 0)
+	if (!h || shim_alone(h))
+		return SHIM_REAL(select)(nfds, r, w, x, tv);
+	green__fair_point(h);
+	if ((tv && tv->tv_sec == 0 && tv->tv_usec == 0) || nfds < 0)
 		return SHIM_REAL(select)(nfds, r, w, x, tv);
 	if (tv) {
 		if (tv->tv_sec < 0 || tv->tv_usec < 0) {
@@ -540,9 +535,12 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts
 {
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
-	if (!h || ts_zero(ts) || shim_alone(h) || nfds < 0)
+	if (!h || shim_alone(h))
 		return SHIM_REAL(pselect)(nfds, r, w, x, ts, mask);
-	if (ts && !ts_valid(ts)) {
+	green__fair_point(h);
+	if (ts_zero(ts) || nfds < 0)
+		return SHIM_REAL(pselect)(nfds, r, w, x, ts, mask);
+	if (ts && !shim_ts_valid(ts)) {
 		errno = EINVAL;
 		return -1;
 	}
@@ -588,7 +586,10 @@ int epoll_wait(int epfd, struct epoll_event *events, int max, int timeout)
 {
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
-	if (!h || timeout == 0 || shim_alone(h))
+	if (!h || shim_alone(h))
+		return SHIM_REAL(epoll_wait)(epfd, events, max, timeout);
+	green__fair_point(h);
+	if (timeout == 0)
 		return SHIM_REAL(epoll_wait)(epfd, events, max, timeout);
 	return epoll_green(h, epfd, events, max, ms_deadline(timeout), NULL);
 }
@@ -598,7 +599,10 @@ int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
 {
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
-	if (!h || timeout == 0 || shim_alone(h))
+	if (!h || shim_alone(h))
+		return SHIM_REAL(epoll_pwait)(epfd, events, max, timeout, mask);
+	green__fair_point(h);
+	if (timeout == 0)
 		return SHIM_REAL(epoll_pwait)(epfd, events, max, timeout, mask);
 	return epoll_green(h, epfd, events, max, ms_deadline(timeout), mask);
 }
@@ -608,9 +612,12 @@ int epoll_pwait2(int epfd, struct epoll_event *events, int max,
 {
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
-	if (!h || ts_zero(timeout) || shim_alone(h))
+	if (!h || shim_alone(h))
 		return SHIM_REAL(epoll_pwait2)(epfd, events, max, timeout, mask);
-	if (timeout && !ts_valid(timeout)) {
+	green__fair_point(h);
+	if (ts_zero(timeout))
+		return SHIM_REAL(epoll_pwait2)(epfd, events, max, timeout, mask);
+	if (timeout && !shim_ts_valid(timeout)) {
 		errno = EINVAL;
 		return -1;
 	}

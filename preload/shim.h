@@ -137,6 +137,12 @@ void shim_exec_forked(void);
  */
 int shim_wait_fd(struct green_hub *h, int fd, int events, int64_t deadline);
 
+/* A timespec the kernel would take as a timeout. */
+static inline bool shim_ts_valid(const struct timespec *ts)
+{
+	return ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L;
+}
+
 /* Deadline for a relative timeout in ns (0 = none → GREEN_FOREVER). */
 static inline int64_t shim_deadline_after(int64_t ns)
 {

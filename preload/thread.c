@@ -535,7 +535,9 @@ int sched_yield(void)
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 	int saved = errno;
 
-	if (!h)
+	/* Nothing else on the hub could run: the kernel's turn for the
+	 * other OS threads, as natively. */
+	if (!h || !green__others_may_run(h))
 		return SHIM_REAL(sched_yield)();
 	green_yield();
 	errno = saved;

@@ -1,7 +1,8 @@
 /*
  * test_hub.c - the scheduler: FIFO start order, round-robin yields, polling
- * that a yielding loop cannot starve, errno kept per greenlet, deadlock
- * detection, 100,000 greenlets, and a second hub in another OS thread.
+ * that a yielding loop cannot starve, fair turns for a loop that never
+ * blocks, errno kept per greenlet, deadlock detection, 100,000 greenlets,
+ * and a second hub in another OS thread.
  * Checks are made from the main greenlet: a failed cmocka assertion inside a
  * greenlet would longjmp off its stack.
  */
@@ -19,6 +20,7 @@
 #include <string.h>
 
 #include "green.h"
+#include "internal.h"
 #include "test_util.h"
 
 /* ---- ordering ---------------------------------------------------------------- */
@@ -145,6 +147,53 @@ static void test_yield_loop_does_not_starve_timers(void **state)
 	assert_true((long)green_result(gs[0]) > 0);
 	green_release(gs[0]);
 	green_release(gs[1]);
+	assert_none_alive();
+}
+
+/*
+ * A greenlet that only ever passes fair points (a poll that finds its
+ * answer ready, in the shim) must let a sleeper's timer fire and a ready
+ * greenlet run.  The spin is bounded by a count, not a time: without the
+ * turns it runs to the end of the count and the flag stays unset.
+ */
+#define FAIR_SPIN_LIMIT 200000000L
+
+static void *fair_spinner(void *arg)
+{
+	struct green_hub *h = green__hub();
+	long spins = 0;
+
+	(void)arg;
+	while (!spin_flag && spins < FAIR_SPIN_LIMIT) {
+		green__fair_point(h);
+		spins++;
+	}
+	return (void *)spins;
+}
+
+static void *flag_now(void *arg)
+{
+	(void)arg;
+	spin_flag = true;
+	return NULL;
+}
+
+static void test_fair_point_gives_turns(void **state)
+{
+	void *(*setters[2])(void *) = {flag_after_sleep, flag_now};
+
+	for (int i = 0; i < 2; i++) {
+		green_t *gs[2];
+
+		spin_flag = false;
+		gs[0] = green_spawn(fair_spinner, NULL, NULL);
+		gs[1] = green_spawn(setters[i], NULL, NULL);
+		assert_int_equal(green_joinall(gs, 2, 0, GREEN_FOREVER), 2);
+		assert_true(spin_flag);
+		assert_true((long)green_result(gs[0]) < FAIR_SPIN_LIMIT);
+		green_release(gs[0]);
+		green_release(gs[1]);
+	}
 	assert_none_alive();
 }
 
@@ -445,6 +494,7 @@ int main(void)
 		cmocka_unit_test(test_yield_loop_does_not_starve_timers),
 		cmocka_unit_test(test_main_greenlet),
 		cmocka_unit_test(test_errno_is_per_greenlet),
+		cmocka_unit_test(test_fair_point_gives_turns),
 		cmocka_unit_test(test_deadlock_is_reported_to_main),
 		cmocka_unit_test(test_deadlock_through_a_chain),
 		cmocka_unit_test(test_100k_greenlets),
