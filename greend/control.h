@@ -1,7 +1,8 @@
 /*
  * control.h - greend's control socket: a Unix stream socket, one JSON
  * request per line and one JSON answer per line, many clients at once,
- * never blocking.  Authorization comes from SO_PEERCRED: everyone who can
+ * never blocking.  The listener (control.c), a connection (ctl_client.c)
+ * and the command table (commands.c) share this state.  Authorization comes from SO_PEERCRED: everyone who can
  * open the socket may read; changing things needs uid 0, greend's uid or
  * membership of socket_group.
  */
@@ -60,9 +61,5 @@ void gd_control_close(struct gd_control *ctl);
 /* Whether a peer with these credentials may change things. */
 bool gd_control_privileged(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
 			   bool have_group, gid_t group);
-
-/* Handle one request line from a client; the answer, or NULL if deferred.
- * Exposed for tests. */
-json_t *gd_control_handle(struct gd_control *ctl, struct gd_client *cl, const char *line);
 
 #endif

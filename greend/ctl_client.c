@@ -1,0 +1,294 @@
+/*
+ * ctl_client.c - a control-socket connection from accept to close.
+ *
+ * Each client has a bounded input line buffer and an output queue.  A
+ * request that cannot be answered at once (dump waits for the worker, stop
+ * and restart wait for the processes to go) parks the client: it stops
+ * reading until the answer is sent, so answers stay in request order.
+ * Parked clients refer to instances by id, never by pointer, because a
+ * reload may free an instance while they wait.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "commands.h"
+#include "control.h"
+#include "ctl_client.h"
+#include "log.h"
+
+void gd_client_free(struct gd_client *cl)
+{
+	struct gd_control *ctl = cl->ctl;
+
+	ev_io_stop(ctl->loop, &cl->rio);
+	ev_io_stop(ctl->loop, &cl->wio);
+	ev_timer_stop(ctl->loop, &cl->dump_timer);
+	close(cl->fd);
+	gd_linebuf_free(&cl->in);
+	free(cl->out);
+	json_decref(cl->wait_ids);
+	json_decref(cl->wait_answer);
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		ctl->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	ctl->nclients--;
+	free(cl);
+}
+
+static void client_maybe_close(struct gd_client *cl)
+{
+	if ((cl->eof || cl->dead) && cl->pending == GD_P_NONE && cl->outoff == cl->outlen)
+		gd_client_free(cl);
+}
+
+void gd_client_flush(struct gd_client *cl)
+{
+	while (cl->outoff < cl->outlen) {
+		ssize_t n = send(cl->fd, cl->out + cl->outoff, cl->outlen - cl->outoff,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN) {
+				ev_io_start(cl->ctl->loop, &cl->wio);
+				return;
+			}
+			/* The client went away: nothing more to say to it. */
+			cl->outoff = cl->outlen;
+			cl->dead = true;
+			break;
+		}
+		cl->outoff += (size_t)n;
+	}
+	ev_io_stop(cl->ctl->loop, &cl->wio);
+	cl->outoff = cl->outlen = 0;
+}
+
+/* Queue ANSWER (taken). */
+static void client_send(struct gd_client *cl, json_t *answer)
+{
+	size_t n;
+	char *line;
+
+	if (!answer)
+		answer = gd_answer_error("internal", "out of memory");
+	line = answer ? gd_json_line(answer, &n) : NULL;
+	json_decref(answer);
+	if (!line) {
+		cl->dead = true;
+		return;
+	}
+	if (cl->outlen - cl->outoff + n > GD_MAX_CLIENT_OUTPUT) {
+		log_warnx("control: dropping a client (pid %d) that does not read its answers",
+			  (int)cl->pid);
+		free(line);
+		cl->dead = true;
+		cl->outoff = cl->outlen;
+		return;
+	}
+	if (cl->outoff == cl->outlen) {
+		cl->outoff = cl->outlen = 0;
+	}
+	{
+		char *o = realloc(cl->out, cl->outlen + n);
+
+		if (!o) {
+			free(line);
+			cl->dead = true;
+			return;
+		}
+		cl->out = o;
+	}
+	memcpy(cl->out + cl->outlen, line, n);
+	cl->outlen += n;
+	free(line);
+	gd_client_flush(cl);
+}
+
+static void process_lines(struct gd_client *cl);
+
+static void client_unpark(struct gd_client *cl, json_t *answer)
+{
+	ev_timer_stop(cl->ctl->loop, &cl->dump_timer);
+	cl->pending = GD_P_NONE;
+	json_decref(cl->wait_ids);
+	cl->wait_ids = NULL;
+	client_send(cl, answer);
+	if (!cl->eof && !cl->dead)
+		ev_io_start(cl->ctl->loop, &cl->rio);
+	process_lines(cl);
+}
+
+static void process_lines(struct gd_client *cl)
+{
+	char *line;
+	int r;
+
+	while (cl->pending == GD_P_NONE && !cl->dead) {
+		json_t *answer;
+
+		/* Backpressure: a client that does not read its answers gets no
+		 * more work done for it until it does. */
+		if (cl->outlen - cl->outoff > GD_CLIENT_BACKLOG) {
+			ev_io_stop(cl->ctl->loop, &cl->rio);
+			break;
+		}
+
+		r = gd_linebuf_next(&cl->in, &line);
+		if (r == 0)
+			break;
+		if (r < 0) {
+			client_send(cl, gd_answer_error("bad_request",
+				errno == EMSGSIZE ? "request line longer than %d bytes" : "out of memory",
+				GD_LINE_MAX));
+			cl->dead = true;
+			ev_io_stop(cl->ctl->loop, &cl->rio);
+			break;
+		}
+		if (line[strspn(line, " \t")] == '\0') {
+			free(line); /* blank lines are not requests */
+			continue;
+		}
+		answer = gd_control_handle(cl->ctl, cl, line);
+		free(line);
+		if (answer)
+			client_send(cl, answer);
+		else
+			ev_io_stop(cl->ctl->loop, &cl->rio);
+	}
+	client_maybe_close(cl);
+}
+
+static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gd_client *cl = w->data;
+	char buf[16384];
+	ssize_t n;
+
+	n = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		/* EOF or error: answer what was asked, then go. */
+		cl->eof = true;
+		ev_io_stop(loop, &cl->rio);
+		if (n < 0)
+			cl->dead = true;
+		if (cl->pending != GD_P_NONE && cl->dead) {
+			gd_client_free(cl);
+			return;
+		}
+		process_lines(cl);
+		return;
+	}
+	if (gd_linebuf_append(&cl->in, buf, (size_t)n) < 0) {
+		gd_client_free(cl);
+		return;
+	}
+	process_lines(cl);
+}
+
+static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct gd_client *cl = w->data;
+
+	gd_client_flush(cl);
+	if (cl->outoff == cl->outlen && cl->pending == GD_P_NONE && !cl->eof && !cl->dead) {
+		ev_io_start(loop, &cl->rio);
+		process_lines(cl);
+		return;
+	}
+	client_maybe_close(cl);
+}
+
+static void dump_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gd_client *cl = t->data;
+
+	client_unpark(cl, gd_answer_error("timeout",
+		"%s did not answer the dump request within %ld ms", cl->dump_id,
+		cl->ctl->sup->cfg->dump_timeout_ms));
+}
+
+void gd_client_park_dump(struct gd_client *cl, const char *id, double timeout_s)
+{
+	cl->pending = GD_P_DUMP;
+	snprintf(cl->dump_id, sizeof(cl->dump_id), "%s", id);
+	ev_timer_set(&cl->dump_timer, timeout_s, 0);
+	ev_timer_start(cl->ctl->loop, &cl->dump_timer);
+}
+
+void gd_client_park_wait(struct gd_client *cl, json_t *ids, json_t *answer)
+{
+	cl->pending = GD_P_WAIT;
+	cl->wait_ids = ids;
+	cl->wait_answer = answer;
+}
+
+void gd_clients_on_dump(struct gd_instance *in, json_t *greenlets, void *data)
+{
+	struct gd_control *ctl = data;
+	struct gd_client *cl, *next;
+
+	for (cl = ctl->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->pending == GD_P_DUMP && strcmp(cl->dump_id, in->id) == 0)
+			client_unpark(cl, json_pack("{s:b,s:s,s:i,s:O}", "ok", 1, "id", in->id,
+						    "pid", (int)in->pid, "greenlets", greenlets));
+	}
+}
+
+void gd_clients_check_waiters(struct gd_control *ctl)
+{
+	struct gd_client *cl, *next;
+
+	for (cl = ctl->clients; cl; cl = next) {
+		next = cl->next;
+		if (cl->pending == GD_P_WAIT && gd_cmd_wait_done(ctl, cl->wait_ids)) {
+			json_t *a = cl->wait_answer;
+
+			cl->wait_answer = NULL;
+			json_object_set_new(a, "workers", gd_cmd_states_of(ctl, cl->wait_ids));
+			client_unpark(cl, a);
+		}
+	}
+}
+
+int gd_client_new(struct gd_control *ctl, int fd, uid_t uid, pid_t pid, bool privileged)
+{
+	struct gd_client *cl = calloc(1, sizeof(*cl));
+
+	if (!cl) {
+		close(fd);
+		errno = ENOMEM;
+		return -1;
+	}
+	cl->ctl = ctl;
+	cl->fd = fd;
+	cl->uid = uid;
+	cl->pid = pid;
+	cl->privileged = privileged;
+	gd_linebuf_init(&cl->in, GD_LINE_MAX);
+	ev_io_init(&cl->rio, client_read_cb, fd, EV_READ);
+	cl->rio.data = cl;
+	ev_io_init(&cl->wio, client_write_cb, fd, EV_WRITE);
+	cl->wio.data = cl;
+	ev_timer_init(&cl->dump_timer, dump_timeout_cb, 0, 0);
+	cl->dump_timer.data = cl;
+	cl->next = ctl->clients;
+	if (ctl->clients)
+		ctl->clients->prev = cl;
+	ctl->clients = cl;
+	ctl->nclients++;
+	ev_io_start(ctl->loop, &cl->rio);
+	return 0;
+}
