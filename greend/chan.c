@@ -147,7 +147,11 @@ static enum gd_msg parse_blocked(struct gd_chan *ch, json_t *m)
 		return GD_MSG_MALFORMED;
 	if (name && !json_is_string(name))
 		return GD_MSG_MALFORMED;
-	snprintf(buf, sizeof(buf), "%s", name ? json_string_value(name) : "");
+	{
+		const char *n = name ? json_string_value(name) : "";
+
+		snprintf(buf, sizeof(buf), "%.*s", (int)gd_utf8_prefix(n, sizeof(buf) - 1), n);
+	}
 	rec = json_pack("{s:I,s:s,s:f}", "greenlet", (json_int_t)id, "name", buf, "ms", ms);
 	if (!rec)
 		return GD_MSG_MALFORMED;

@@ -248,7 +248,8 @@ json_t *gd_control_handle(struct gd_control *ctl, struct gd_client *cl, const ch
 		if (strcmp(commands[i].name, cmd) == 0)
 			c = &commands[i];
 	if (!c)
-		answer = gd_answer_error("unknown_command", "unknown command \"%.64s\"", cmd);
+		answer = gd_answer_error("unknown_command", "unknown command \"%.*s\"",
+					 (int)gd_utf8_prefix(cmd, 64), cmd);
 	else if (c->privileged && !privileged)
 		answer = gd_answer_error("forbidden",
 			"%s needs uid 0, greend's uid or membership of socket_group", cmd);

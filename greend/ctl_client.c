@@ -73,43 +73,52 @@ void gd_client_flush(struct gd_client *cl)
 	cl->outoff = cl->outlen = 0;
 }
 
-/* Queue ANSWER (taken). */
-static void client_send(struct gd_client *cl, json_t *answer)
-{
-	size_t n;
-	char *line;
+/* What a client gets when its answer cannot be built (out of memory, or
+ * text jansson refused): still an answer, and then the connection goes, so
+ * a request greend cannot answer never holds a slot. */
+static const char unanswerable[] =
+	"{\"ok\":false,\"code\":\"internal\",\"error\":\"greend could not build the answer\"}\n";
 
-	if (!answer)
-		answer = gd_answer_error("internal", "out of memory");
-	line = answer ? gd_json_line(answer, &n) : NULL;
-	json_decref(answer);
-	if (!line) {
-		cl->dead = true;
-		return;
-	}
+static bool client_queue(struct gd_client *cl, const char *line, size_t n)
+{
+	char *o;
+
 	if (cl->outlen - cl->outoff + n > GD_MAX_CLIENT_OUTPUT) {
 		log_warnx("control: dropping a client (pid %d) that does not read its answers",
 			  (int)cl->pid);
-		free(line);
 		cl->dead = true;
 		cl->outoff = cl->outlen;
-		return;
+		return false;
 	}
-	if (cl->outoff == cl->outlen) {
+	if (cl->outoff == cl->outlen)
 		cl->outoff = cl->outlen = 0;
-	}
-	{
-		char *o = realloc(cl->out, cl->outlen + n);
-
-		if (!o) {
-			free(line);
-			cl->dead = true;
-			return;
-		}
-		cl->out = o;
-	}
+	o = realloc(cl->out, cl->outlen + n);
+	if (!o)
+		return false;
+	cl->out = o;
 	memcpy(cl->out + cl->outlen, line, n);
 	cl->outlen += n;
+	return true;
+}
+
+/* Queue ANSWER (taken); NULL means it could not be built. */
+static void client_send(struct gd_client *cl, json_t *answer)
+{
+	size_t n = 0;
+	char *line = answer ? gd_json_line(answer, &n) : NULL;
+
+	json_decref(answer);
+	if (!line || !client_queue(cl, line, n)) {
+		if (!cl->dead && !client_queue(cl, unanswerable, sizeof(unanswerable) - 1)) {
+			/* Not even that fits: write what the socket takes now. */
+			if (send(cl->fd, unanswerable, sizeof(unanswerable) - 1,
+				 MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+				/* the client is gone or full; it is closed below */
+			}
+		}
+		cl->dead = true;
+		ev_io_stop(cl->ctl->loop, &cl->rio);
+	}
 	free(line);
 	gd_client_flush(cl);
 }
@@ -160,10 +169,10 @@ static void process_lines(struct gd_client *cl)
 		}
 		answer = gd_control_handle(cl->ctl, cl, line);
 		free(line);
-		if (answer)
+		if (answer || cl->pending == GD_P_NONE)
 			client_send(cl, answer);
 		else
-			ev_io_stop(cl->ctl->loop, &cl->rio);
+			ev_io_stop(cl->ctl->loop, &cl->rio); /* parked */
 	}
 	client_maybe_close(cl);
 }

@@ -53,15 +53,16 @@ json_t *gd_status_instance(const struct gd_instance *in, double now)
 				"received", (json_int_t)ch->received,
 				"malformed", (json_int_t)ch->malformed,
 				"dropped", (json_int_t)ch->dropped));
-	json_object_set_new(o, "reason", in->reason[0] ? json_string(in->reason) : json_null());
+	json_object_set_new(o, "reason", gd_json_text(in->reason[0] ? in->reason : NULL));
 	return o;
 }
 
 json_t *gd_status_greend(const struct gd_sup *s, const struct gd_daemon_info *di, double now)
 {
-	return json_pack("{s:i,s:s,s:f,s:s,s:s?,s:b}", "pid", (int)getpid(),
+	/* Paths are bytes, not always UTF-8: gd_json_text keeps status valid. */
+	return json_pack("{s:i,s:s,s:f,s:o,s:o,s:b}", "pid", (int)getpid(),
 			 "version", GREEND_VERSION, "uptime_s", now - di->started_mono,
-			 "config", s->cfg->path, "socket", di->socket,
+			 "config", gd_json_text(s->cfg->path), "socket", gd_json_text(di->socket),
 			 "shutting_down", s->shutting_down);
 }
 
