@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "proto.h"
 #include "status.h"
 
@@ -60,10 +61,11 @@ json_t *gd_status_instance(const struct gd_instance *in, double now)
 json_t *gd_status_greend(const struct gd_sup *s, const struct gd_daemon_info *di, double now)
 {
 	/* Paths are bytes, not always UTF-8: gd_json_text keeps status valid. */
-	return json_pack("{s:i,s:s,s:f,s:o,s:o,s:b}", "pid", (int)getpid(),
+	return json_pack("{s:i,s:s,s:f,s:o,s:o,s:b,s:I}", "pid", (int)getpid(),
 			 "version", GREEND_VERSION, "uptime_s", now - di->started_mono,
 			 "config", gd_json_text(s->cfg->path), "socket", gd_json_text(di->socket),
-			 "shutting_down", s->shutting_down);
+			 "shutting_down", s->shutting_down,
+			 "log_dropped", (json_int_t)gd_log_dropped());
 }
 
 struct metric {
@@ -121,6 +123,9 @@ char *gd_metrics_text(const struct gd_sup *s, const struct gd_daemon_info *di, d
 	fprintf(f, "# HELP greend_uptime_seconds Seconds since greend started.\n"
 		   "# TYPE greend_uptime_seconds gauge\ngreend_uptime_seconds %.3f\n",
 		now - di->started_mono);
+	fprintf(f, "# HELP greend_log_dropped_total Lines greend dropped because its stderr "
+		   "was not read.\n# TYPE greend_log_dropped_total counter\n"
+		   "greend_log_dropped_total %lld\n", gd_log_dropped());
 	fprintf(f, "# HELP greend_build_info greend's version.\n# TYPE greend_build_info gauge\n"
 		   "greend_build_info{version=\"%s\"} 1\n", GREEND_VERSION);
 	for (size_t m = 0; m < sizeof(metrics) / sizeof(metrics[0]); m++) {

@@ -5,14 +5,18 @@ never blocking it, the control socket and lock file safe from symlink
 races, per-uid connection caps with slots kept for privileged peers and an
 idle timeout, a worker channel limited in bytes as well as messages, and a
 dump cut to fit that says so."""
+import fcntl
 import json
 import os
+import select
 import socket
+import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
-from greendtest import Greend, check, run_tests, wait_for, worker  # noqa: E402
+from greendtest import (GREEND, Greend, _die_with_parent, check, run_tests,  # noqa: E402
+                        wait_for, worker)
 
 
 def conn(g, timeout=10):
@@ -94,6 +98,54 @@ def test_status_with_non_utf8_config_path():
         g.start()
         a = g.request({"cmd": "status"}, timeout=5)
         check(a["ok"] and "greend.json" in a["greend"]["config"], a)
+
+
+CHATTY = ["/bin/sh", "-c", "while :; do echo 'chatty worker line, chatty worker line, chatty'; done"]
+
+
+def test_stderr_nobody_reads():
+    workers = [{"name": "chatty", "command": CHATTY},
+               worker("crash", "--exit-after", "0.1", "--exit-code", "1", restart="always",
+                      max_restarts=100000, backoff_ms=10, backoff_max_ms=10, start_secs=0)]
+    with Greend(workers=workers, start=False) as g:
+        r, w = os.pipe()
+        g.logf = open(os.devnull, "wb")
+        g.proc = subprocess.Popen([GREEND, "-f", "-c", g.conf], stdout=w, stderr=w,
+                                  stdin=subprocess.DEVNULL, env=g.env, start_new_session=True,
+                                  preexec_fn=_die_with_parent)
+        os.close(w)
+        try:
+            wait_for(lambda: g.try_request({"cmd": "version"}), 10, "greend to answer")
+            first = g.inst("crash:0")["restarts"]
+            slowest = 0
+            t_end = time.monotonic() + 3
+            while time.monotonic() < t_end:
+                t0 = time.monotonic()
+                a = g.request({"cmd": "status"}, timeout=5)
+                slowest = max(slowest, time.monotonic() - t0)
+                check(a["ok"], a)
+                time.sleep(0.05)
+            check(slowest < 1.0, "status answered within 1 s while stderr is full (%.2fs)" % slowest)
+            a = g.status()
+            crash = [x for x in a["workers"] if x["id"] == "crash:0"][0]
+            check(crash["restarts"] > first + 3, ("still restarting", first, crash["restarts"]))
+            check(a["greend"]["log_dropped"] > 0, a["greend"])
+            m = g.request({"cmd": "metrics"})["text"]
+            check("greend_log_dropped_total " in m, m[:400])
+            # Stop the chatter, drain the pipe: the drop is reported in it.
+            g.request({"cmd": "stop", "worker": "chatty"}, timeout=10)
+            fcntl.fcntl(r, fcntl.F_SETFL, os.O_NONBLOCK)
+            got = b""
+            deadline = time.monotonic() + 10
+            while b"lines dropped" not in got and time.monotonic() < deadline:
+                select.select([r], [], [], 0.2)
+                try:
+                    got = (got + os.read(r, 1 << 20))[-(1 << 20):]
+                except BlockingIOError:
+                    pass
+            check(b"lines dropped: stderr was not read" in got, got[-500:])
+        finally:
+            os.close(r)
 
 
 if __name__ == "__main__":
