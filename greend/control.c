@@ -22,6 +22,7 @@
 #include "ctl_client.h"
 #include "log.h"
 #include "proto.h"
+#include "safepath.h"
 
 bool gd_control_privileged(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
 			   bool have_group, gid_t group)
@@ -100,13 +101,15 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
-static int probe(const char *path, char *err, size_t errlen)
+/* Whether a greend answers on NAME; removes a stale socket.  0: the name
+ * is free now. */
+static int probe(int dir_fd, const char *name, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
 	char e2[256];
 	int fd;
 
-	if (lstat(path, &st) < 0)
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket", path);
@@ -125,33 +128,145 @@ static int probe(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	log_info("replacing stale socket %s", path);
-	if (unlink(path) < 0 && errno != ENOENT) {
+	if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT) {
 		snprintf(err, errlen, "removing stale %s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
+/* Open and lock PATH.lock in DIR_FD without following a symlink, and only
+ * if it is a plain file of ours with no other name (a hard link planted
+ * there would make greend lock, and keep open, someone else's file). */
+static int take_lock(struct gd_control *ctl, const char *name, const char *path,
+		     char *err, size_t errlen)
+{
+	char lockname[NAME_MAX + 1];
+	struct stat st;
+	int e;
+
+	if (gd_snprintf(lockname, sizeof(lockname), "%s.lock", name) < 0) {
+		snprintf(err, errlen, "%s.lock: name too long", path);
+		return -1;
+	}
+	ctl->lock_fd = openat(ctl->dir_fd, lockname,
+			      O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (ctl->lock_fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s.lock: %s", path,
+			 e == ELOOP ? "is a symlink; refusing to follow it" : strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(ctl->lock_fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    st.st_nlink != 1) {
+		snprintf(err, errlen, "%s.lock is not a plain file of greend's user with one name; "
+			 "refusing to use it", path);
+		errno = EPERM;
+		return -1;
+	}
+	if (flock(ctl->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		e = errno == EWOULDBLOCK ? EADDRINUSE : errno;
+		snprintf(err, errlen, "another greend holds %s.lock", path);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Bind, set the group, listen, all inside a fresh 0700 directory only
+ * greend can enter, then rename the socket into place.  On Linux a
+ * socket's file mode comes from the umask at bind() (fchmod on the socket
+ * fd changes the socket inode, not the file), so bind runs under the umask
+ * that leaves exactly MODE; the group is set by name, which is safe in a
+ * directory nobody else can change.  The rename replaces whatever sits at
+ * the name without following it.
+ */
+static int bind_in_place(struct gd_control *ctl, const char *dir, const char *name,
+			 int mode, char *err, size_t errlen)
+{
+	char tmpname[64], tmppath[PATH_MAX];
+	struct sockaddr_un sa;
+	int priv_fd = -1, e = 0, r;
+	mode_t old;
+
+	for (int tries = 0;; tries++) {
+		snprintf(tmpname, sizeof(tmpname), ".greend-bind.%d.%d.%u", (int)getpid(), tries,
+			 (unsigned)random());
+		if (mkdirat(ctl->dir_fd, tmpname, 0700) == 0)
+			break;
+		if (errno != EEXIST || tries == 100) {
+			e = errno;
+			snprintf(err, errlen, "creating a private directory in %s: %s", dir, strerror(e));
+			errno = e;
+			return -1;
+		}
+	}
+	priv_fd = openat(ctl->dir_fd, tmpname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (priv_fd < 0 || gd_snprintf(tmppath, sizeof(tmppath), "%s/%s/s", dir, tmpname) < 0) {
+		e = priv_fd < 0 ? errno : ENAMETOOLONG;
+		snprintf(err, errlen, "%s/%s: %s", dir, tmpname, strerror(e));
+		goto out;
+	}
+	old = umask((mode_t)(~mode & 0777));
+	/* Through the directory fd when /proc is there, by path if not (the
+	 * directory was checked, so the path leads to the same place). */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/s", priv_fd);
+	r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (r < 0 && errno == ENOENT && gd_snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmppath) >= 0)
+		r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = r < 0 ? errno : 0;
+	umask(old);
+	if (r < 0) {
+		snprintf(err, errlen, "bind %s: %s", tmppath, strerror(e));
+		goto out;
+	}
+	if (ctl->have_group && fchownat(priv_fd, "s", (uid_t)-1, ctl->group, AT_SYMLINK_NOFOLLOW) < 0) {
+		e = errno;
+		snprintf(err, errlen, "setting the group of %s/%s: %s", dir, name, strerror(e));
+		goto out_unlink;
+	}
+	if (listen(ctl->fd, SOMAXCONN) < 0) {
+		e = errno;
+		snprintf(err, errlen, "listen %s/%s: %s", dir, name, strerror(e));
+		goto out_unlink;
+	}
+	if (renameat(priv_fd, "s", ctl->dir_fd, name) < 0) {
+		e = errno;
+		snprintf(err, errlen, "moving the socket to %s/%s: %s", dir, name, strerror(e));
+		goto out_unlink;
+	}
+	goto out;
+out_unlink:
+	unlinkat(priv_fd, "s", 0);
+out:
+	if (priv_fd >= 0)
+		close(priv_fd);
+	unlinkat(ctl->dir_fd, tmpname, AT_REMOVEDIR);
+	errno = e;
+	return e ? -1 : 0;
+}
+
 int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_sup *sup,
 		      const char *path, int mode, const char *group, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	char dir[PATH_MAX], lockpath[PATH_MAX], *slash;
-	mode_t old;
+	char dir[PATH_MAX], *slash;
+	const char *name;
 	int e;
 
 	memset(ctl, 0, sizeof(*ctl));
-	ctl->fd = ctl->lock_fd = -1;
+	ctl->fd = ctl->lock_fd = ctl->dir_fd = -1;
 	ctl->loop = loop;
 	ctl->sup = sup;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "%s: socket path too long", path);
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	strcpy(sa.sun_path, path);
 	if (group) {
 		struct group *gr = getgrnam(group);
 
@@ -165,8 +280,15 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
+	if (!slash) {
+		snprintf(dir, sizeof(dir), ".");
+		name = path;
+	} else {
+		name = path + (slash - dir) + 1;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 			e = errno;
 			snprintf(err, errlen, "creating %s: %s", dir, strerror(e));
@@ -174,25 +296,18 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 			return -1;
 		}
 	}
-	/* A lock beside the socket closes the window between probing for a
-	 * running greend and binding, when two start at once. */
-	if (gd_snprintf(lockpath, sizeof(lockpath), "%s.lock", path) < 0) {
-		snprintf(err, errlen, "%s: path too long", path);
+	if (!*name || strchr(name, '/')) {
+		snprintf(err, errlen, "%s: not a socket path", path);
+		errno = EINVAL;
 		return -1;
 	}
-	ctl->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (ctl->lock_fd < 0) {
-		e = errno;
-		snprintf(err, errlen, "%s: %s", lockpath, strerror(e));
-		errno = e;
+	ctl->dir_fd = gd_open_trusted_dir(dir, err, errlen);
+	if (ctl->dir_fd < 0)
 		return -1;
-	}
-	if (flock(ctl->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		e = errno == EWOULDBLOCK ? EADDRINUSE : errno;
-		snprintf(err, errlen, "another greend holds %s", lockpath);
-		goto fail;
-	}
-	if (probe(path, err, errlen) < 0) {
+	/* The lock closes the window between probing for a running greend
+	 * and binding, when two start at once. */
+	if (take_lock(ctl, name, path, err, errlen) < 0 ||
+	    probe(ctl->dir_fd, name, path, err, errlen) < 0) {
 		e = errno;
 		goto fail;
 	}
@@ -202,33 +317,15 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 		snprintf(err, errlen, "socket: %s", strerror(e));
 		goto fail;
 	}
-	/* Bind owner-only, then widen to MODE and GROUP before listen(): until
-	 * listen() nobody can connect, and the file is never wider than asked. */
-	old = umask(0177);
-	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (bind_in_place(ctl, dir, name, mode, err, errlen) < 0) {
 		e = errno;
-		umask(old);
-		snprintf(err, errlen, "bind %s: %s", path, strerror(e));
-		goto fail;
-	}
-	umask(old);
-	if ((ctl->have_group && chown(path, (uid_t)-1, ctl->group) < 0) ||
-	    chmod(path, (mode_t)mode) < 0) {
-		e = errno;
-		snprintf(err, errlen, "setting owner and mode of %s: %s", path, strerror(e));
-		unlink(path);
-		goto fail;
-	}
-	if (listen(ctl->fd, SOMAXCONN) < 0) {
-		e = errno;
-		snprintf(err, errlen, "listen %s: %s", path, strerror(e));
-		unlink(path);
 		goto fail;
 	}
 	ctl->path = strdup(path);
-	if (!ctl->path) {
+	ctl->name = strdup(name);
+	if (!ctl->path || !ctl->name) {
 		e = ENOMEM;
-		unlink(path);
+		unlinkat(ctl->dir_fd, name, 0);
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -244,10 +341,16 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 	sup->hook_data = ctl;
 	return 0;
 fail:
+	free(ctl->path);
+	free(ctl->name);
+	ctl->path = ctl->name = NULL;
 	if (ctl->fd >= 0)
 		close(ctl->fd);
-	close(ctl->lock_fd);
-	ctl->fd = ctl->lock_fd = -1;
+	if (ctl->lock_fd >= 0)
+		close(ctl->lock_fd);
+	if (ctl->dir_fd >= 0)
+		close(ctl->dir_fd);
+	ctl->fd = ctl->lock_fd = ctl->dir_fd = -1;
 	errno = e;
 	return -1;
 }
@@ -267,9 +370,12 @@ void gd_control_close(struct gd_control *ctl)
 	ev_check_stop(ctl->loop, &ctl->waiters);
 	close(ctl->fd);
 	ctl->fd = -1;
-	unlink(ctl->path);
+	unlinkat(ctl->dir_fd, ctl->name, 0);
+	close(ctl->dir_fd);
+	ctl->dir_fd = -1;
 	free(ctl->path);
-	ctl->path = NULL;
+	free(ctl->name);
+	ctl->path = ctl->name = NULL;
 	close(ctl->lock_fd);
 	ctl->lock_fd = -1;
 	ctl->sup->on_dump = NULL;

@@ -32,7 +32,9 @@ struct gd_control {
 	struct gd_daemon_info *info;
 	int fd;
 	int lock_fd;
+	int dir_fd;             /* the socket's checked directory (O_PATH) */
 	char *path;
+	char *name;             /* the socket's name inside dir_fd */
 	bool have_group;
 	gid_t group;
 	ev_io accept_io;
@@ -47,10 +49,12 @@ struct gd_control {
 };
 
 /*
- * Create the socket at PATH with MODE and GROUP (NULL: greend's group) in
- * place before listen(), so it is never reachable with wider permissions.
- * Fails with EADDRINUSE when another greend answers there; replaces a
- * stale socket file.
+ * Create the socket at PATH with MODE and GROUP (NULL: greend's group),
+ * listening, in one rename from a private directory, so it is never
+ * reachable with other permissions and no path greend touches can be
+ * raced into pointing elsewhere.  PATH's directory must be trusted (see
+ * safepath.h).  Fails with EADDRINUSE when another greend answers there;
+ * replaces a stale socket file.
  */
 int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_sup *sup,
 		      const char *path, int mode, const char *group,

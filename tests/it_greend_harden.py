@@ -8,6 +8,11 @@ dump cut to fit that says so."""
 import fcntl
 import json
 import os
+import pwd
+import random
+import signal
+import shutil
+import tempfile
 import select
 import socket
 import subprocess
@@ -146,6 +151,149 @@ def test_stderr_nobody_reads():
             check(b"lines dropped: stderr was not read" in got, got[-500:])
         finally:
             os.close(r)
+
+
+def nobody_ids():
+    pw = pwd.getpwnam("nobody")
+    return pw.pw_uid, pw.pw_gid
+
+
+def as_nobody(fn):
+    """Run FN in a child that became nobody; returns its pid."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            _die_with_parent()
+            uid, gid = nobody_ids()
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            fn()
+        finally:
+            os._exit(0)
+    return pid
+
+
+def stop_child(pid):
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+
+
+def fingerprint(path):
+    st = os.lstat(path)
+    return (st.st_mode, st.st_uid, st.st_gid, st.st_size)
+
+
+def race_symlinks(sockdir, targets, starts, patient):
+    """Start greend STARTS times on a socket in SOCKDIR while nobody plants
+    symlinks to TARGETS under the names greend uses there and swaps its
+    socket for one as soon as it appears.  A PATIENT attacker waits a
+    little between rounds, so that some starts meet a clean directory."""
+    victim, missing = targets
+    sock = os.path.join(sockdir, "control.sock")
+    lock = sock + ".lock"
+
+    def attacker():
+        rnd = random.Random(os.getpid())
+        while True:
+            time.sleep(rnd.random() / 10 if patient else 0.0002)
+            if not os.path.lexists(lock):
+                try:
+                    os.symlink(rnd.choice((victim, missing)), lock)
+                except OSError:
+                    pass
+            try:
+                if os.path.lexists(sock) and not os.path.islink(sock):
+                    os.rename(sock, sock + ".away")
+                os.symlink(victim, sock)
+            except OSError:
+                pass
+
+    before = fingerprint(victim)
+    conf = os.path.join(tempfile.mkdtemp(prefix="it_harden_conf."), "greend.json")
+    with open(conf, "w") as f:
+        json.dump({"control_socket": os.path.join(sockdir, "control.sock"), "socket_mode": "0666",
+                   "socket_group": "daemon", "preload": "/nonexistent/shim.so", "workers": []}, f)
+    pid = as_nobody(attacker)
+    started = refused = 0
+    messages = set()
+    try:
+        for _ in range(starts):
+            # Root clears what the attacker planted, so the race is in
+            # greend's own steps.
+            for e in os.listdir(sockdir):
+                try:
+                    os.unlink(os.path.join(sockdir, e))
+                except OSError:
+                    pass
+            proc = subprocess.Popen([GREEND, "-f", "-c", conf], stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                    preexec_fn=_die_with_parent)
+            try:
+                _, err = proc.communicate(timeout=0.3)
+                refused += 1
+                messages.add(err.decode(errors="replace").strip().split("\n")[-1][:160])
+            except subprocess.TimeoutExpired:
+                started += 1
+                proc.send_signal(signal.SIGTERM)
+                proc.communicate(timeout=10)
+            check(fingerprint(victim) == before, "the root-only file changed: %r -> %r" %
+                  (before, fingerprint(victim)))
+            check(not os.path.lexists(missing), "greend created a file at a symlink's target")
+    finally:
+        stop_child(pid)
+        shutil.rmtree(os.path.dirname(conf), ignore_errors=True)
+    print("%d starts, %d refused; messages: %s" % (started, refused, sorted(messages)[:6]))
+    return started, refused, messages
+
+
+def root_only_targets():
+    tdir = tempfile.mkdtemp(prefix="it_harden_root.")
+    victim = os.path.join(tdir, "secret")
+    with open(victim, "w") as f:
+        f.write("root only\n")
+    os.chmod(victim, 0o600)
+    return tdir, (victim, os.path.join(tdir, "created"))
+
+
+def test_socket_dir_symlink_race():
+    if os.geteuid() != 0:
+        print("skip: needs root to race as nobody")
+        return
+    tdir, targets = root_only_targets()
+    sockdir = tempfile.mkdtemp(prefix="it_harden_sock.")
+    os.chmod(sockdir, 0o1777)  # like /tmp: anyone may add names, not touch others'
+    try:
+        started, refused, messages = race_symlinks(sockdir, targets, 50, patient=True)
+        check(started > 0, ("greend starts in a sticky directory", messages))
+    finally:
+        shutil.rmtree(sockdir, ignore_errors=True)
+        shutil.rmtree(tdir, ignore_errors=True)
+
+
+def test_untrusted_socket_dir_refused():
+    if os.geteuid() != 0:
+        print("skip: needs root to race as nobody")
+        return
+    tdir, targets = root_only_targets()
+    sockdir = tempfile.mkdtemp(prefix="it_harden_sock.")
+    os.chown(sockdir, *nobody_ids())
+    try:
+        started, refused, messages = race_symlinks(sockdir, targets, 300, patient=False)
+        check(started == 0, "greend must not use a directory another user owns")
+        check(any("is owned by another user (owner uid %d" % nobody_ids()[0] in m for m in messages),
+              messages)
+        os.chown(sockdir, 0, 0)
+        os.chmod(sockdir, 0o777)
+        started, refused, messages = race_symlinks(sockdir, targets, 50, patient=False)
+        check(started == 0 and any("writable by group or others and not sticky (owner uid 0, mode 0777)"
+                                   in m for m in messages), messages)
+    finally:
+        shutil.rmtree(sockdir, ignore_errors=True)
+        shutil.rmtree(tdir, ignore_errors=True)
 
 
 if __name__ == "__main__":
