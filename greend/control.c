@@ -56,6 +56,38 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_io_start(loop, &ctl->accept_io);
 }
 
+const char *gd_control_admit(const struct gd_control *ctl, uid_t uid, bool privileged)
+{
+	size_t same_uid = 0;
+
+	if (ctl->nclients >= GD_MAX_CLIENTS)
+		return "too many clients";
+	if (privileged)
+		return NULL;
+	if (ctl->nclients >= GD_MAX_CLIENTS - GD_PRIVILEGED_RESERVE)
+		return "too many clients (the remaining slots are kept for privileged users)";
+	for (const struct gd_client *cl = ctl->clients; cl; cl = cl->next)
+		same_uid += cl->uid == uid;
+	if (same_uid >= GD_MAX_CLIENTS_PER_UID)
+		return "too many connections from this user";
+	return NULL;
+}
+
+/* Say busy and why, then hang up; the peer may already be gone. */
+static void refuse(int fd, const char *why)
+{
+	json_t *a = gd_answer_error("busy", "%s", why);
+	size_t n = 0;
+	char *line = a ? gd_json_line(a, &n) : NULL;
+
+	if (line && send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* it is leaving anyway */
+	}
+	free(line);
+	json_decref(a);
+	close(fd);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gd_control *ctl = w->data;
@@ -66,6 +98,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		gid_t groups[256];
 		socklen_t glen = sizeof(groups);
 		int ngroups = 0;
+		bool privileged;
+		const char *why;
 		int fd;
 
 		fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -79,25 +113,20 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return;
 		}
-		if (ctl->nclients >= GD_MAX_CLIENTS) {
-			static const char busy[] =
-				"{\"ok\":false,\"code\":\"busy\",\"error\":\"too many clients\"}\n";
-
-			if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-				/* it is leaving anyway */
-			}
-			close(fd);
-			continue;
-		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 			close(fd);
 			continue;
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
 			ngroups = (int)(glen / sizeof(gid_t));
-		gd_client_new(ctl, fd, cred.uid, cred.pid,
-			      gd_control_privileged(cred.uid, cred.gid, groups, ngroups,
-						    ctl->have_group, ctl->group));
+		privileged = gd_control_privileged(cred.uid, cred.gid, groups, ngroups,
+						   ctl->have_group, ctl->group);
+		why = gd_control_admit(ctl, cred.uid, privileged);
+		if (why) {
+			refuse(fd, why);
+			continue;
+		}
+		gd_client_new(ctl, fd, cred.uid, cred.pid, privileged);
 	}
 }
 

@@ -19,6 +19,14 @@
 #include "sup.h"
 
 #define GD_MAX_CLIENTS 256
+/* The last slots are kept for privileged peers, so that no crowd of
+ * readers can lock out the operator who would stop it. */
+#define GD_PRIVILEGED_RESERVE 16
+/* Connections one unprivileged uid may hold at once. */
+#define GD_MAX_CLIENTS_PER_UID 32
+/* A client that neither completes a request nor takes answer bytes for
+ * this long is closed (a parked request does not count as idle). */
+#define GD_CLIENT_IDLE_S 10.0
 /* A client whose unread answers pile up past this is dropped. */
 #define GD_MAX_CLIENT_OUTPUT (16 * 1024 * 1024)
 /* Past this much unsent output a client's further requests wait. */
@@ -61,6 +69,11 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 		      char *err, size_t errlen);
 /* Stop listening, drop every client, remove the socket file. */
 void gd_control_close(struct gd_control *ctl);
+
+/* Why a new peer must be turned away (busy), or NULL to let it in:
+ * every slot is taken, the rest are kept for privileged peers, or its uid
+ * holds GD_MAX_CLIENTS_PER_UID already. */
+const char *gd_control_admit(const struct gd_control *ctl, uid_t uid, bool privileged);
 
 /* Whether a peer with these credentials may change things. */
 bool gd_control_privileged(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,

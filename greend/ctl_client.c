@@ -28,6 +28,7 @@ void gd_client_free(struct gd_client *cl)
 	ev_io_stop(ctl->loop, &cl->rio);
 	ev_io_stop(ctl->loop, &cl->wio);
 	ev_timer_stop(ctl->loop, &cl->dump_timer);
+	ev_timer_stop(ctl->loop, &cl->idle_timer);
 	close(cl->fd);
 	gd_linebuf_free(&cl->in);
 	free(cl->out);
@@ -68,6 +69,7 @@ void gd_client_flush(struct gd_client *cl)
 			break;
 		}
 		cl->outoff += (size_t)n;
+		cl->active_at = ev_now(cl->ctl->loop);
 	}
 	ev_io_stop(cl->ctl->loop, &cl->wio);
 	cl->outoff = cl->outlen = 0;
@@ -163,6 +165,7 @@ static void process_lines(struct gd_client *cl)
 			ev_io_stop(cl->ctl->loop, &cl->rio);
 			break;
 		}
+		cl->active_at = ev_now(cl->ctl->loop);
 		if (line[strspn(line, " \t")] == '\0') {
 			free(line); /* blank lines are not requests */
 			continue;
@@ -226,6 +229,25 @@ static void dump_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	client_unpark(cl, gd_answer_error("timeout",
 		"%s did not answer the dump request within %ld ms", cl->dump_id,
 		cl->ctl->sup->cfg->dump_timeout_ms));
+}
+
+/* Bytes alone do not keep a client: one that sends a byte now and then
+ * but never a whole request is as idle as one that sends nothing. */
+static void idle_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gd_client *cl = t->data;
+	double left = cl->active_at + GD_CLIENT_IDLE_S - ev_now(loop);
+
+	if (cl->pending != GD_P_NONE)
+		left = GD_CLIENT_IDLE_S; /* greend is the one taking its time */
+	if (left > 0) {
+		t->repeat = left;
+		ev_timer_again(loop, t);
+		return;
+	}
+	log_debug("control: closing a client (pid %d, uid %u) idle for %g s", (int)cl->pid,
+		  (unsigned)cl->uid, GD_CLIENT_IDLE_S);
+	gd_client_free(cl);
 }
 
 void gd_client_park_dump(struct gd_client *cl, const char *id, double timeout_s)
@@ -293,6 +315,10 @@ int gd_client_new(struct gd_control *ctl, int fd, uid_t uid, pid_t pid, bool pri
 	cl->wio.data = cl;
 	ev_timer_init(&cl->dump_timer, dump_timeout_cb, 0, 0);
 	cl->dump_timer.data = cl;
+	ev_timer_init(&cl->idle_timer, idle_cb, 0, GD_CLIENT_IDLE_S);
+	cl->idle_timer.data = cl;
+	cl->active_at = ev_now(ctl->loop);
+	ev_timer_again(ctl->loop, &cl->idle_timer);
 	cl->next = ctl->clients;
 	if (ctl->clients)
 		ctl->clients->prev = cl;

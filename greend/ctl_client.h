@@ -36,6 +36,8 @@ struct gd_client {
 	enum gd_pending pending;
 	char dump_id[80];
 	ev_timer dump_timer;
+	ev_timer idle_timer;
+	double active_at;       /* last complete request or answer progress */
 	json_t *wait_ids;       /* array of instance ids */
 	json_t *wait_answer;
 };

@@ -169,6 +169,9 @@ def as_nobody(fn):
             os.setgid(gid)
             os.setuid(uid)
             fn()
+        except BaseException:
+            import traceback
+            traceback.print_exc()
         finally:
             os._exit(0)
     return pid
@@ -294,6 +297,85 @@ def test_untrusted_socket_dir_refused():
     finally:
         shutil.rmtree(sockdir, ignore_errors=True)
         shutil.rmtree(tdir, ignore_errors=True)
+
+
+def test_unprivileged_crowd_does_not_lock_out_root():
+    if os.geteuid() != 0:
+        print("skip: needs root to hold connections as nobody")
+        return
+    with Greend(workers=[worker("a")], extra={"socket_mode": "0666"}) as g:
+        g.wait_state("a:0", "running")
+        r, w = os.pipe()
+
+        def crowd():
+            os.close(r)
+            held, busy = [], 0
+            t_first = time.monotonic()
+            for _ in range(300):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(5)
+                try:
+                    s.connect(g.sock)
+                except OSError:
+                    busy += 1
+                    continue
+                held.append(s)
+            time.sleep(1)
+            idle = []
+            for s in held:
+                s.setblocking(False)
+                try:
+                    data = s.recv(4096)
+                    busy += b'"busy"' in data
+                    s.close()
+                except (BlockingIOError, socket.timeout):
+                    idle.append(s)
+            os.write(w, b"%d %d\n" % (len(idle), busy))
+            # Hold on until greend closes the idle ones.
+            t0 = time.monotonic()
+            for s in idle:
+                s.settimeout(max(0.1, 30 - (time.monotonic() - t0)))
+                try:
+                    s.recv(1)
+                except OSError:
+                    pass
+            os.write(w, b"%.1f\n" % (time.monotonic() - t_first))
+
+        pid = as_nobody(crowd)
+        os.close(w)
+        try:
+            f = os.fdopen(r, "rb")
+            held, busy = map(int, f.readline().split())
+            check(held == 32 and busy == 268, ("per-uid cap", held, busy))
+            # Root and greend's own uid still get in, and are answered.
+            for _ in range(20):
+                a = g.request({"cmd": "status"}, timeout=5)
+                check(a["ok"], a)
+            # A second unprivileged user has its own share.
+            r2 = g.ctl("status", user=["--reuid", "daemon", "--regid", "daemon", "--clear-groups"])
+            check(r2.returncode == 0, r2)
+            idle_s = float(f.readline())
+            check(9.9 <= idle_s <= 25, ("idle connections closed after about 10 s", idle_s))
+        finally:
+            stop_child(pid)
+
+
+def test_slow_trickle_is_idle():
+    with Greend() as g:
+        s = conn(g)
+        t0 = time.monotonic()
+        s.settimeout(1)
+        closed = False
+        while time.monotonic() - t0 < 20 and not closed:
+            try:
+                s.sendall(b" ")  # never a whole request
+                closed = s.recv(1) == b""
+            except socket.timeout:
+                pass
+            except OSError:
+                closed = True
+        check(closed and time.monotonic() - t0 >= 9, ("trickler closed as idle", time.monotonic() - t0))
+        check(g.request({"cmd": "version"})["ok"], "others served")
 
 
 if __name__ == "__main__":
