@@ -48,12 +48,13 @@ json_t *gd_status_instance(const struct gd_instance *in, double now)
 	json_object_set(o, "last_blocked", ch->last_blocked ? ch->last_blocked : json_null());
 	json_object_set_new(o, "report_age_ms",
 			    st ? json_integer((json_int_t)((now - ch->stats_at) * 1000)) : json_null());
-	json_object_set_new(o, "channel", json_pack("{s:b,s:s?,s:I,s:I,s:I}",
+	json_object_set_new(o, "channel", json_pack("{s:b,s:s?,s:I,s:I,s:I,s:I}",
 				"open", ch->fd >= 0,
 				"closed", ch->fd < 0 && ch->closed_why[0] ? ch->closed_why : NULL,
 				"received", (json_int_t)ch->received,
 				"malformed", (json_int_t)ch->malformed,
-				"dropped", (json_int_t)ch->dropped));
+				"dropped", (json_int_t)ch->dropped,
+				"throttled", (json_int_t)ch->throttled));
 	json_object_set_new(o, "reason", gd_json_text(in->reason[0] ? in->reason : NULL));
 	return o;
 }

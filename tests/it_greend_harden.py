@@ -378,5 +378,36 @@ def test_slow_trickle_is_idle():
         check(g.request({"cmd": "version"})["ok"], "others served")
 
 
+def test_channel_byte_flood_throttled():
+    with Greend(workers=[worker("big", "--mode", "bigflood", instances=10), worker("a")]) as g:
+        wait_for(lambda: all(w["state"] == "running" for w in g.status()["workers"]), 10, "running")
+        time.sleep(1)
+        slowest = 0
+        t_end = time.monotonic() + 4
+        while time.monotonic() < t_end:
+            t0 = time.monotonic()
+            check(g.request({"cmd": "status"}, timeout=10)["ok"], "status")
+            slowest = max(slowest, time.monotonic() - t0)
+            time.sleep(0.1)
+        print("slowest status while flooded: %.3fs" % slowest)
+        check(slowest < 0.25, "status took %.2fs while 10 workers flood 6 MB/s each" % slowest)
+        w = g.inst("big:0")
+        check(w["channel"]["throttled"] > 0, w["channel"])
+        w = wait_for(lambda: (lambda x: x if x["channel"]["closed"] else None)(g.inst("big:3")),
+                     30, "the flooder disconnected")
+        check(w["channel"]["closed"].startswith("flooding: over 65536 bytes/s"), w["channel"])
+        check(w["state"] == "running", w)
+        check(g.inst("a:0")["channel"]["open"], "the quiet worker keeps its channel")
+
+
+def test_channel_zero_length_is_malformed():
+    with Greend(workers=[worker("e", "--mode", "empty")]) as g:
+        w = wait_for(lambda: (lambda x: x if x["greenlets"] and x["channel"]["malformed"] >= 1 else None)(
+            g.inst("e:0")), 10, "the empty message counted")
+        check(w["channel"]["open"] and w["channel"]["closed"] is None, w["channel"])
+        time.sleep(0.5)
+        check(g.inst("e:0")["channel"]["open"], "still open")
+
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -4,7 +4,7 @@
  * before (and independently of) the real shim.  Its misbehaviours are
  * chosen on the command line:
  *
- *   chanworker [--mode normal|flood|garbage|lie|close|silent]
+ *   chanworker [--mode normal|flood|bigflood|empty|garbage|lie|close|silent]
  *              [--exit-after SECONDS] [--exit-code N] [--ignore-term]
  *              [--grandchild] [--env-file PATH] [--fds-file PATH]
  *              [--say TEXT]
@@ -93,6 +93,22 @@ static void lies(void)
 	says("{\"type\":\"hello\",\"version\":1,\"pid\":1,\"patched\":[\"rootkit\"]}");
 	says("{\"type\":\"blocked\",\"greenlet\":\"x\",\"ms\":5}");
 	says("{\"type\":\"dump\",\"greenlets\":[1,2]}");
+}
+
+/* A stats message padded to about 60 KiB: valid, under every size limit,
+ * and costly to parse. */
+static void big_stats(long n)
+{
+	static char buf[60 * 1024];
+	int len = snprintf(buf, sizeof(buf),
+			   "{\"type\":\"stats\",\"greenlets\":{\"alive\":7,\"spawned\":%ld,"
+			   "\"finished\":%ld},\"switches\":%ld,\"timeouts\":3,\"pad\":[",
+			   10 + n, 3 + n, 1000 * (n + 1));
+
+	while (len + 8 < (int)sizeof(buf))
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "%s1.5", buf[len - 1] == '[' ? "" : ",");
+	len += snprintf(buf + len, sizeof(buf) - (size_t)len, "]}");
+	say(buf, (size_t)len);
 }
 
 static void dump_answer(void)
@@ -196,6 +212,8 @@ int main(int argc, char **argv)
 		hello();
 	if (strcmp(mode, "garbage") == 0)
 		garbage();
+	if (strcmp(mode, "empty") == 0)
+		say("", 0);
 	next = now();
 	for (;;) {
 		struct pollfd pfd = { .fd = chan, .events = POLLIN };
@@ -204,6 +222,12 @@ int main(int argc, char **argv)
 
 		if (exit_after >= 0 && t - start >= exit_after)
 			return exit_code;
+		if (strcmp(mode, "bigflood") == 0) {
+			/* 100 messages a second: under the message-count limit */
+			big_stats(n++);
+			usleep(10000);
+			continue;
+		}
 		if (strcmp(mode, "flood") == 0) {
 			for (int k = 0; k < 1000; k++)
 				stats(n++);
