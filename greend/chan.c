@@ -165,13 +165,21 @@ static enum gd_msg parse_blocked(struct gd_chan *ch, json_t *m)
 	return GD_MSG_BLOCKED;
 }
 
-static enum gd_msg parse_dump(json_t *m, json_t **dump)
+static enum gd_msg parse_dump(struct gd_chan *ch, json_t *m, json_t **dump)
 {
 	json_t *g = json_object_get(m, "greenlets"), *out, *item;
+	json_t *trunc = json_object_get(m, "truncated");
+	long long left_out = 0;
 	size_t i;
 
 	if (!json_is_array(g) || json_array_size(g) > DUMP_MAX_GREENLETS)
 		return GD_MSG_MALFORMED;
+	if ((trunc && !json_is_boolean(trunc)) ||
+	    (json_object_get(m, "left_out") && !get_count(m, "left_out", &left_out)))
+		return GD_MSG_MALFORMED;
+	/* A count of the rest means the dump was cut, whatever else it says. */
+	ch->dump_truncated = json_is_true(trunc) || left_out > 0;
+	ch->dump_left_out = left_out;
 	out = json_array();
 	if (!out)
 		return GD_MSG_MALFORMED;
@@ -208,7 +216,7 @@ enum gd_msg gd_chan_parse(struct gd_chan *ch, const char *buf, size_t len,
 	else if (strcmp(t, "blocked") == 0)
 		r = parse_blocked(ch, m);
 	else if (strcmp(t, "dump") == 0)
-		r = parse_dump(m, dump);
+		r = parse_dump(ch, m, dump);
 	json_decref(m);
 out:
 	if (r == GD_MSG_MALFORMED)

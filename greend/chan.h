@@ -75,13 +75,16 @@ struct gd_chan {
 	double pause_window_at;
 	long long pause_window;
 	bool dump_wanted;               /* a dump was asked for and not yet seen */
+	bool dump_truncated;            /* the last dump was cut to fit a message */
+	long long dump_left_out;        /* and this many greenlets were not in it */
 };
 
 void gd_chan_init(struct gd_chan *ch, void *owner);
 /* Reset everything learnt from a worker (a new process took the slot). */
 void gd_chan_reset(struct gd_chan *ch);
 /* Parse one message; on GD_MSG_DUMP *DUMP gets a new reference to the
- * sanitized greenlet array. */
+ * sanitized greenlet array, and dump_truncated/dump_left_out say whether
+ * the worker cut it to fit ("truncated", "left_out"). */
 enum gd_msg gd_chan_parse(struct gd_chan *ch, const char *buf, size_t len,
 			  double now, json_t **dump);
 /* Take a token; false means drop this message.  Sets *FLOOD when the

@@ -273,8 +273,10 @@ void gd_clients_on_dump(struct gd_instance *in, json_t *greenlets, void *data)
 	for (cl = ctl->clients; cl; cl = next) {
 		next = cl->next;
 		if (cl->pending == GD_P_DUMP && strcmp(cl->dump_id, in->id) == 0)
-			client_unpark(cl, json_pack("{s:b,s:s,s:i,s:O}", "ok", 1, "id", in->id,
-						    "pid", (int)in->pid, "greenlets", greenlets));
+			client_unpark(cl, json_pack("{s:b,s:s,s:i,s:O,s:b,s:I}", "ok", 1, "id", in->id,
+						    "pid", (int)in->pid, "greenlets", greenlets,
+						    "truncated", in->chan.dump_truncated,
+						    "left_out", (json_int_t)in->chan.dump_left_out));
 	}
 }
 

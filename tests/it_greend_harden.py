@@ -409,5 +409,46 @@ def test_channel_zero_length_is_malformed():
         check(g.inst("e:0")["channel"]["open"], "still open")
 
 
+SHIM = os.path.join(os.environ.get("B") or os.path.abspath("build"), "libgreen-preload.so")
+CROWD = os.path.join(os.environ.get("B") or os.path.abspath("build"), "tests", "helpers",
+                     "greenlet_crowd")
+
+
+def test_truncated_dump_says_so():
+    # The shim is preloaded by the command itself, so an ASan runtime can
+    # come first in a sanitized build.
+    preload = SHIM
+    env = {}
+    if os.environ.get("GREEN_ASAN_RUNTIME"):
+        preload = os.environ["GREEN_ASAN_RUNTIME"] + ":" + SHIM
+        env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0"
+    cmd = ["/usr/bin/env", "LD_PRELOAD=" + preload, "GREEN_PATCH=all", CROWD, "10000"]
+    with Greend(workers=[{"name": "crowd", "command": cmd, "env": env, "start_secs": 0.2,
+                          "stack_size": "64K"}]) as g:
+        g.wait_state("crowd:0", "running")
+        wait_for(lambda: "threads waiting" in g.logtext(), 30, "10,000 threads")
+        wait_for(lambda: (g.inst("crowd:0")["greenlets"] or {}).get("alive", 0) >= 10000, 15,
+                 "stats for 10,000 greenlets")
+        a = g.request({"cmd": "dump", "worker": "crowd:0"}, timeout=15)
+        check(a["ok"], a)
+        shown = len(a["greenlets"])
+        check(a["truncated"] is True and shown > 100, (a["truncated"], shown))
+        check(shown + a["left_out"] == 10001, ("every greenlet shown or counted", shown, a["left_out"]))
+        r = g.ctl("dump", "crowd:0")
+        check(r.returncode == 0 and ("and %d more: the dump was cut" % a["left_out"]) in r.stdout,
+              r.stdout[-300:])
+        # A dump that fits says so too.
+        b = g.request({"cmd": "status", "worker": "crowd:0"})
+        check(b["ok"], b)
+
+
+def test_whole_dump_not_truncated():
+    with Greend(workers=[worker("a")]) as g:
+        g.wait_state("a:0", "running")
+        a = wait_for(lambda: (lambda x: x if x.get("ok") else None)(
+            g.request({"cmd": "dump", "worker": "a:0"})), 10, "a dump")
+        check(a["truncated"] is False and a["left_out"] == 0 and len(a["greenlets"]) == 3, a)
+
+
 if __name__ == "__main__":
     run_tests(globals())

@@ -103,7 +103,30 @@ static void test_dump(void **state)
 	gd_chan_init(&ch, NULL);
 	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_DUMP);
 	assert_int_equal(json_array_size(dump), 2);
+	assert_false(ch.dump_truncated);
 	json_decref(dump);
+
+	/* a dump cut to fit says so, and how many it left out */
+	m = "{\"type\":\"dump\",\"greenlets\":[{\"id\":1}],\"truncated\":true,\"left_out\":9999}";
+	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_DUMP);
+	assert_true(ch.dump_truncated);
+	assert_int_equal(ch.dump_left_out, 9999);
+	json_decref(dump);
+	/* a count of the rest is a cut even without the flag */
+	m = "{\"type\":\"dump\",\"greenlets\":[],\"left_out\":3}";
+	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_DUMP);
+	assert_true(ch.dump_truncated);
+	json_decref(dump);
+	m = "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false,\"left_out\":0}";
+	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_DUMP);
+	assert_false(ch.dump_truncated);
+	assert_int_equal(ch.dump_left_out, 0);
+	json_decref(dump);
+	/* lies about it are malformed */
+	m = "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":\"yes\"}";
+	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_MALFORMED);
+	m = "{\"type\":\"dump\",\"greenlets\":[],\"left_out\":-1}";
+	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_MALFORMED);
 }
 
 static void test_oversized(void **state)
