@@ -106,27 +106,32 @@ static void test_dump(void **state)
 	assert_false(ch.dump_truncated);
 	json_decref(dump);
 
-	/* a dump cut to fit says so, and how many it left out */
-	m = "{\"type\":\"dump\",\"greenlets\":[{\"id\":1}],\"truncated\":true,\"left_out\":9999}";
-	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_DUMP);
-	assert_true(ch.dump_truncated);
-	assert_int_equal(ch.dump_left_out, 9999);
-	json_decref(dump);
-	/* a count of the rest is a cut even without the flag */
-	m = "{\"type\":\"dump\",\"greenlets\":[],\"left_out\":3}";
-	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_DUMP);
-	assert_true(ch.dump_truncated);
-	json_decref(dump);
-	m = "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false,\"left_out\":0}";
-	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_DUMP);
-	assert_false(ch.dump_truncated);
-	assert_int_equal(ch.dump_left_out, 0);
-	json_decref(dump);
-	/* lies about it are malformed */
-	m = "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":\"yes\"}";
-	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_MALFORMED);
-	m = "{\"type\":\"dump\",\"greenlets\":[],\"left_out\":-1}";
-	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_MALFORMED);
+	/* a dump cut to fit says so and how many it left out; a count of the
+	 * rest is a cut even without the flag; lies about it are malformed */
+	static const struct {
+		const char *msg;
+		enum gd_msg r;
+		bool truncated;
+		long long left_out;
+	} cases[] = {
+		{ "{\"type\":\"dump\",\"greenlets\":[{\"id\":1}],\"truncated\":true,\"left_out\":9999}",
+		  GD_MSG_DUMP, true, 9999 },
+		{ "{\"type\":\"dump\",\"greenlets\":[],\"left_out\":3}", GD_MSG_DUMP, true, 3 },
+		{ "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false,\"left_out\":0}",
+		  GD_MSG_DUMP, false, 0 },
+		{ "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":\"yes\"}", GD_MSG_MALFORMED, false, 0 },
+		{ "{\"type\":\"dump\",\"greenlets\":[],\"left_out\":-1}", GD_MSG_MALFORMED, false, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		dump = NULL;
+		assert_int_equal(gd_chan_parse(&ch, cases[i].msg, strlen(cases[i].msg), 1, &dump),
+				 cases[i].r);
+		if (cases[i].r != GD_MSG_DUMP)
+			continue;
+		assert_int_equal(ch.dump_truncated, cases[i].truncated);
+		assert_int_equal(ch.dump_left_out, cases[i].left_out);
+		json_decref(dump);
+	}
 }
 
 static void test_oversized(void **state)
