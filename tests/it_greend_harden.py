@@ -22,13 +22,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 from greendtest import (GREEND, Greend, _die_with_parent, check, run_tests,  # noqa: E402
                         wait_for, worker)
-
-
-def conn(g, timeout=10):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(g.sock)
-    return s
+from it_greend_abuse import conn  # noqa: E402
 
 
 def read_answer(s):
