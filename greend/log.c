@@ -182,19 +182,32 @@ out:
 	errno = saved;
 }
 
+static size_t format(char *buf, size_t size, int prio, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static size_t format(char *buf, size_t size, int prio, const char *fmt, ...)
+{
+	va_list ap;
+	size_t n;
+
+	va_start(ap, fmt);
+	n = gd_log_format(buf, size, prio, fmt, ap);
+	va_end(ap);
+	return n;
+}
+
+/* Runs once the queue is empty again, so the line itself gets through. */
 static void report_drops(void)
 {
 	char line[256];
-	int n;
+	long long lost = lg.unreported;
 
-	if (!lg.unreported)
+	if (!lost)
 		return;
-	n = snprintf(line, sizeof(line), "%s%s: %lld lines dropped: stderr was not read "
-		     "(%lld in all)\n", lg.journal ? "<4>" : "", lg.prog, lg.unreported,
-		     lg.dropped);
 	lg.unreported = 0;
-	if (n > 0 && (size_t)n < sizeof(line))
-		gd_log_emit(line, (size_t)n);
+	gd_log_emit(line, format(line, sizeof(line), LOG_WARNING,
+				 "%lld lines dropped: stderr was not read (%lld in all)", lost,
+				 lg.dropped));
 }
 
 long long gd_log_dropped(void)

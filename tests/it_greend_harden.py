@@ -10,6 +10,7 @@ import json
 import os
 import pwd
 import random
+import re
 import signal
 import shutil
 import tempfile
@@ -376,15 +377,25 @@ def test_channel_byte_flood_throttled():
     with Greend(workers=[worker("big", "--mode", "bigflood", instances=10), worker("a")]) as g:
         wait_for(lambda: all(w["state"] == "running" for w in g.status()["workers"]), 10, "running")
         time.sleep(1)
+        received0 = {w["id"]: w["channel"]["received"] for w in g.status()["workers"]}
         slowest = 0
+        t0_all = time.monotonic()
         t_end = time.monotonic() + 4
         while time.monotonic() < t_end:
             t0 = time.monotonic()
             check(g.request({"cmd": "status"}, timeout=10)["ok"], "status")
             slowest = max(slowest, time.monotonic() - t0)
             time.sleep(0.1)
-        print("slowest status while flooded: %.3fs" % slowest)
-        check(slowest < 0.25, "status took %.2fs while 10 workers flood 6 MB/s each" % slowest)
+        # What greend reads is bounded by the byte budget, not by what the
+        # workers send (100 messages of 60 KiB a second each): about one a
+        # second after the burst.  This holds however loaded the machine.
+        secs = time.monotonic() - t0_all
+        after = {w["id"]: w["channel"]["received"] for w in g.status()["workers"]}
+        rates = sorted((after[i] - received0[i]) / secs for i in after if i.startswith("big:"))
+        print("slowest status while flooded: %.3fs; messages read per second per flooder: %s" %
+              (slowest, ["%.1f" % r for r in rates]))
+        check(rates[-1] < 5, ("greend reads within the byte budget", rates))
+        check(slowest < 2, "status took %.2fs while 10 workers flood 6 MB/s each" % slowest)
         w = g.inst("big:0")
         check(w["channel"]["throttled"] > 0, w["channel"])
         w = wait_for(lambda: (lambda x: x if x["channel"]["closed"] else None)(g.inst("big:3")),
@@ -429,7 +440,8 @@ def test_truncated_dump_says_so():
         check(a["truncated"] is True and shown > 100, (a["truncated"], shown))
         check(shown + a["left_out"] == 10001, ("every greenlet shown or counted", shown, a["left_out"]))
         r = g.ctl("dump", "crowd:0")
-        check(r.returncode == 0 and ("and %d more: the dump was cut" % a["left_out"]) in r.stdout,
+        # (a second dump may fit a few more or fewer: ages grow digits)
+        check(r.returncode == 0 and re.search(r"\.\.\. and \d+ more: the dump was cut", r.stdout),
               r.stdout[-300:])
         # A dump that fits says so too.
         b = g.request({"cmd": "status", "worker": "crowd:0"})
