@@ -197,7 +197,7 @@ def race_symlinks(sockdir, targets, starts, patient):
     def attacker():
         rnd = random.Random(os.getpid())
         while True:
-            time.sleep(rnd.random() / 10 if patient else 0.0002)
+            time.sleep(rnd.random() if patient else 0.0002)
             if not os.path.lexists(lock):
                 try:
                     os.symlink(rnd.choice((victim, missing)), lock)
@@ -230,14 +230,26 @@ def race_symlinks(sockdir, targets, starts, patient):
             proc = subprocess.Popen([GREEND, "-f", "-c", conf], stdin=subprocess.DEVNULL,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                     preexec_fn=_die_with_parent)
-            try:
-                _, err = proc.communicate(timeout=0.3)
-                refused += 1
-                messages.add(err.decode(errors="replace").strip().split("\n")[-1][:160])
-            except subprocess.TimeoutExpired:
+            # Started: it answers on its socket; refused: it exits.
+            deadline = time.monotonic() + 10
+            while proc.poll() is None and time.monotonic() < deadline:
+                try:
+                    probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                    probe.settimeout(1)
+                    probe.connect(sock)
+                    probe.close()
+                    break
+                except OSError:
+                    probe.close()
+                    time.sleep(0.01)
+            if proc.poll() is None:
                 started += 1
                 proc.send_signal(signal.SIGTERM)
                 proc.communicate(timeout=10)
+            else:
+                refused += 1
+                err = proc.communicate(timeout=10)[1]
+                messages.add(err.decode(errors="replace").strip().split("\n")[-1][:160])
             check(fingerprint(victim) == before, "the root-only file changed: %r -> %r" %
                   (before, fingerprint(victim)))
             check(not os.path.lexists(missing), "greend created a file at a symlink's target")
