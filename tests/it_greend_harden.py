@@ -298,7 +298,7 @@ def test_untrusted_socket_dir_refused():
               messages)
         os.chown(sockdir, 0, 0)
         os.chmod(sockdir, 0o777)
-        started, refused, messages = race_symlinks(sockdir, targets, 50, patient=False)
+        started, refused, messages = race_symlinks(sockdir, targets, 20, patient=False)
         check(started == 0 and any("writable by group or others and not sticky (owner uid 0, mode 0777)"
                                    in m for m in messages), messages)
     finally:
