@@ -199,7 +199,7 @@ $(FLAGS_STAMP) $(GREEND_FLAGS_STAMP): FORCE
 
 # ---- rules -----------------------------------------------------------------
 
-.PHONY: all check bench demo install uninstall deb clean FORCE
+.PHONY: all check bench demo stress install uninstall deb clean FORCE
 FORCE:
 
 all: $(ALL_TARGETS)
@@ -299,6 +299,10 @@ bench: all
 	else \
 		echo 'make bench: there is no bench/run.sh yet'; \
 	fi
+
+# The long abuse run of greend (not in CI): STRESS_SECONDS shortens it.
+stress: all
+	$(Q)B='$(abspath $(B))' STRESS_SECONDS='$(STRESS_SECONDS)' python3 tests/stress/greend_stress.py
 
 demo: all
 	$(Q)test -x '$(B)/greend' || { echo 'make demo: $(B)/greend was not built' >&2; exit 1; }

@@ -7,6 +7,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@ void gd_chan_init(struct gd_chan *ch, void *owner)
 	ch->fd = -1;
 	ch->owner = owner;
 	ch->tokens = GD_CHAN_BURST;
+	ch->bytes = GD_CHAN_BYTES_BURST;
 }
 
 void gd_chan_reset(struct gd_chan *ch)
@@ -36,6 +38,8 @@ void gd_chan_reset(struct gd_chan *ch)
 	void *owner = ch->owner;
 	void (*on_dump)(void *, json_t *) = ch->on_dump;
 
+	if (ch->loop)
+		ev_timer_stop(ch->loop, &ch->resume);
 	json_decref(ch->patched);
 	json_decref(ch->last_blocked);
 	gd_chan_init(ch, owner);
@@ -147,7 +151,11 @@ static enum gd_msg parse_blocked(struct gd_chan *ch, json_t *m)
 		return GD_MSG_MALFORMED;
 	if (name && !json_is_string(name))
 		return GD_MSG_MALFORMED;
-	snprintf(buf, sizeof(buf), "%s", name ? json_string_value(name) : "");
+	{
+		const char *n = name ? json_string_value(name) : "";
+
+		snprintf(buf, sizeof(buf), "%.*s", (int)gd_utf8_prefix(n, sizeof(buf) - 1), n);
+	}
 	rec = json_pack("{s:I,s:s,s:f}", "greenlet", (json_int_t)id, "name", buf, "ms", ms);
 	if (!rec)
 		return GD_MSG_MALFORMED;
@@ -157,13 +165,21 @@ static enum gd_msg parse_blocked(struct gd_chan *ch, json_t *m)
 	return GD_MSG_BLOCKED;
 }
 
-static enum gd_msg parse_dump(json_t *m, json_t **dump)
+static enum gd_msg parse_dump(struct gd_chan *ch, json_t *m, json_t **dump)
 {
 	json_t *g = json_object_get(m, "greenlets"), *out, *item;
+	json_t *trunc = json_object_get(m, "truncated");
+	long long left_out = 0;
 	size_t i;
 
 	if (!json_is_array(g) || json_array_size(g) > DUMP_MAX_GREENLETS)
 		return GD_MSG_MALFORMED;
+	if ((trunc && !json_is_boolean(trunc)) ||
+	    (json_object_get(m, "left_out") && !get_count(m, "left_out", &left_out)))
+		return GD_MSG_MALFORMED;
+	/* A count of the rest means the dump was cut, whatever else it says. */
+	ch->dump_truncated = json_is_true(trunc) || left_out > 0;
+	ch->dump_left_out = left_out;
 	out = json_array();
 	if (!out)
 		return GD_MSG_MALFORMED;
@@ -200,7 +216,7 @@ enum gd_msg gd_chan_parse(struct gd_chan *ch, const char *buf, size_t len,
 	else if (strcmp(t, "blocked") == 0)
 		r = parse_blocked(ch, m);
 	else if (strcmp(t, "dump") == 0)
-		r = parse_dump(m, dump);
+		r = parse_dump(ch, m, dump);
 	json_decref(m);
 out:
 	if (r == GD_MSG_MALFORMED)
@@ -231,6 +247,53 @@ bool gd_chan_admit(struct gd_chan *ch, double now, bool *flood)
 	return false;
 }
 
+bool gd_chan_admit_bytes(struct gd_chan *ch, double now, size_t len, double *pause_s,
+			 bool *flood)
+{
+	*flood = false;
+	*pause_s = 0;
+	if (now > ch->bytes_at) {
+		ch->bytes += (now - ch->bytes_at) * GD_CHAN_BYTES_PER_S;
+		if (ch->bytes > GD_CHAN_BYTES_BURST)
+			ch->bytes = GD_CHAN_BYTES_BURST;
+		ch->bytes_at = now;
+	}
+	if (ch->bytes >= (double)len || ch->dump_wanted) {
+		ch->dump_wanted = ch->dump_wanted && ch->bytes >= (double)len;
+		ch->bytes -= (double)len;
+		return true;
+	}
+	ch->dropped++;
+	ch->throttled++;
+	*pause_s = ((double)len - ch->bytes) / GD_CHAN_BYTES_PER_S;
+	if (*pause_s < 0.05)
+		*pause_s = 0.05;
+	if (now - ch->pause_window_at >= GD_CHAN_FLOOD_WINDOW_S) {
+		ch->pause_window_at = now;
+		ch->pause_window = 0;
+	}
+	if (++ch->pause_window >= GD_CHAN_FLOOD_PAUSES)
+		*flood = true;
+	return false;
+}
+
+static void resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct gd_chan *ch = t->data;
+
+	if (ch->fd >= 0)
+		ev_io_start(loop, &ch->io);
+}
+
+/* recvmsg() gives 0 both for a zero-length message and for the worker's
+ * close on SOCK_SEQPACKET; only the close leaves the socket shut down. */
+static bool peer_closed(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR));
+}
+
 static void chan_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gd_chan *ch = w->data;
@@ -240,6 +303,7 @@ static void chan_cb(struct ev_loop *loop, ev_io *w, int revents)
 		struct iovec iov = { buf, sizeof(buf) };
 		struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 		json_t *dump = NULL;
+		double pause_s;
 		bool flood;
 		ssize_t n;
 
@@ -250,17 +314,35 @@ static void chan_cb(struct ev_loop *loop, ev_io *w, int revents)
 			gd_chan_close(ch, loop, "receive error");
 			return;
 		}
-		if (n == 0) {
+		if (n == 0 && peer_closed(ch->fd)) {
 			gd_chan_close(ch, loop, "closed by worker");
 			return;
 		}
 		ch->received++;
+		if (n == 0) {
+			ch->malformed++;
+			continue;
+		}
 		if (!gd_chan_admit(ch, ev_now(loop), &flood)) {
 			if (flood) {
 				gd_chan_close(ch, loop, "flooding");
 				return;
 			}
 			continue;
+		}
+		if (!gd_chan_admit_bytes(ch, ev_now(loop), (size_t)n, &pause_s, &flood)) {
+			char why[sizeof(ch->closed_why)];
+
+			if (flood) {
+				snprintf(why, sizeof(why), "flooding: over %.0f bytes/s",
+					 GD_CHAN_BYTES_PER_S);
+				gd_chan_close(ch, loop, why);
+				return;
+			}
+			ev_io_stop(loop, &ch->io);
+			ev_timer_set(&ch->resume, pause_s, 0);
+			ev_timer_start(loop, &ch->resume);
+			return;
 		}
 		if (mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) {
 			ch->malformed++;
@@ -278,9 +360,12 @@ void gd_chan_open(struct gd_chan *ch, struct ev_loop *loop, int fd)
 {
 	ch->fd = fd;
 	ch->closed_why[0] = '\0';
+	ch->loop = loop;
 	ev_io_init(&ch->io, chan_cb, fd, EV_READ);
 	ch->io.data = ch;
 	ev_io_start(loop, &ch->io);
+	ev_timer_init(&ch->resume, resume_cb, 0, 0);
+	ch->resume.data = ch;
 }
 
 void gd_chan_close(struct gd_chan *ch, struct ev_loop *loop, const char *why)
@@ -288,6 +373,7 @@ void gd_chan_close(struct gd_chan *ch, struct ev_loop *loop, const char *why)
 	if (ch->fd < 0)
 		return;
 	ev_io_stop(loop, &ch->io);
+	ev_timer_stop(loop, &ch->resume);
 	close(ch->fd);
 	ch->fd = -1;
 	snprintf(ch->closed_why, sizeof(ch->closed_why), "%s", why);
@@ -306,5 +392,6 @@ int gd_chan_request_dump(struct gd_chan *ch)
 			errno = ENOTCONN;
 		return -1;
 	}
+	ch->dump_wanted = true;
 	return 0;
 }

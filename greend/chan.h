@@ -1,8 +1,12 @@
 /*
  * chan.h - greend's end of a worker channel (SOCK_SEQPACKET, one JSON
  * object per message).  Everything a worker sends is untrusted: messages
- * are size-bounded, type-checked field by field, rate-limited with a token
- * bucket, and a worker that keeps flooding past the bucket is disconnected.
+ * are size-bounded, type-checked field by field, rate-limited with token
+ * buckets for messages and for bytes, and a worker that keeps flooding past
+ * them is disconnected.  Past the byte budget greend stops reading the
+ * channel for as long as the budget needs to refill, so a flood costs it
+ * nothing while it lasts (the worker's sends fail, as they do when greend
+ * is slow).
  * The parsing half has no I/O so it can be tested on its own.
  */
 #ifndef GREEND_CHAN_H
@@ -27,12 +31,20 @@ enum gd_msg {
 #define GD_CHAN_REFILL_PER_S 100.0
 /* Dropped messages within one second that make greend hang up. */
 #define GD_CHAN_FLOOD_DROPS 1000
+/* Byte budget: a burst of this many bytes, refilled per second. */
+#define GD_CHAN_BYTES_BURST (256.0 * 1024)
+#define GD_CHAN_BYTES_PER_S (64.0 * 1024)
+/* Pauses for the byte budget within the window that make greend hang up. */
+#define GD_CHAN_FLOOD_PAUSES 10
+#define GD_CHAN_FLOOD_WINDOW_S 30.0
 /* Messages handled per wakeup, so one worker cannot starve the loop. */
 #define GD_CHAN_BATCH 64
 
 struct gd_chan {
 	int fd;                 /* -1: none, or closed */
 	ev_io io;
+	ev_timer resume;        /* reading paused for the byte budget */
+	struct ev_loop *loop;
 	void *owner;
 	void (*on_dump)(void *owner, json_t *greenlets);
 	char closed_why[48];    /* "", "closed by worker", "flooding", ... */
@@ -57,18 +69,34 @@ struct gd_chan {
 	double tokens, tokens_at;
 	double drop_window_at;
 	long long drop_window;
+
+	double bytes, bytes_at;         /* byte bucket */
+	long long throttled;            /* pauses for the byte budget */
+	double pause_window_at;
+	long long pause_window;
+	bool dump_wanted;               /* a dump was asked for and not yet seen */
+	bool dump_truncated;            /* the last dump was cut to fit a message */
+	long long dump_left_out;        /* and this many greenlets were not in it */
 };
 
 void gd_chan_init(struct gd_chan *ch, void *owner);
 /* Reset everything learnt from a worker (a new process took the slot). */
 void gd_chan_reset(struct gd_chan *ch);
 /* Parse one message; on GD_MSG_DUMP *DUMP gets a new reference to the
- * sanitized greenlet array. */
+ * sanitized greenlet array, and dump_truncated/dump_left_out say whether
+ * the worker cut it to fit ("truncated", "left_out"). */
 enum gd_msg gd_chan_parse(struct gd_chan *ch, const char *buf, size_t len,
 			  double now, json_t **dump);
 /* Take a token; false means drop this message.  Sets *FLOOD when the
  * worker has earned a disconnect. */
 bool gd_chan_admit(struct gd_chan *ch, double now, bool *flood);
+
+/* Take LEN bytes from the byte budget; false means drop this message and
+ * stop reading for *PAUSE_S.  A dump greend asked for gets past an empty
+ * budget once (it then owes the bytes).  Sets *FLOOD when the worker has
+ * earned a disconnect. */
+bool gd_chan_admit_bytes(struct gd_chan *ch, double now, size_t len, double *pause_s,
+			 bool *flood);
 
 /* I/O half: start reading FD (greend's end, non-blocking) on LOOP. */
 void gd_chan_open(struct gd_chan *ch, struct ev_loop *loop, int fd);

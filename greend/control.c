@@ -1,12 +1,8 @@
 /*
- * control.c - the control socket server.
- *
- * Each client has a bounded input line buffer and an output queue.  A
- * request that cannot be answered at once (dump waits for the worker, stop
- * and restart wait for the processes to go) parks the client: it stops
- * reading until the answer is sent, so answers stay in request order.
- * Parked clients refer to instances by id, never by pointer, because a
- * reload may free an instance while they wait.
+ * control.c - the control socket's listener: creating the socket and its
+ * lock file, probing for a running greend, accepting connections with the
+ * peer's credentials, and pausing on EMFILE.  A connection's life is in
+ * ctl_client.c; what a request does is in commands.c.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -23,30 +19,10 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "ctl_client.h"
 #include "log.h"
 #include "proto.h"
-
-enum pending { P_NONE, P_DUMP, P_WAIT };
-
-struct gd_client {
-	struct gd_control *ctl;
-	struct gd_client *next, *prev;
-	int fd;
-	ev_io rio, wio;
-	uid_t uid;
-	pid_t pid;
-	bool privileged;
-	bool eof;               /* no more input; close once answered */
-	bool dead;              /* close as soon as the output is flushed */
-	struct gd_linebuf in;
-	char *out;
-	size_t outlen, outoff;
-	enum pending pending;
-	char dump_id[80];
-	ev_timer dump_timer;
-	json_t *wait_ids;       /* array of instance ids */
-	json_t *wait_answer;
-};
+#include "safepath.h"
 
 bool gd_control_privileged(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
 			   bool have_group, gid_t group)
@@ -63,453 +39,10 @@ bool gd_control_privileged(uid_t uid, gid_t gid, const gid_t *groups, int ngroup
 	return false;
 }
 
-/* ---- clients ------------------------------------------------------------------ */
-
-static void client_free(struct gd_client *cl)
-{
-	struct gd_control *ctl = cl->ctl;
-
-	ev_io_stop(ctl->loop, &cl->rio);
-	ev_io_stop(ctl->loop, &cl->wio);
-	ev_timer_stop(ctl->loop, &cl->dump_timer);
-	close(cl->fd);
-	gd_linebuf_free(&cl->in);
-	free(cl->out);
-	json_decref(cl->wait_ids);
-	json_decref(cl->wait_answer);
-	if (cl->prev)
-		cl->prev->next = cl->next;
-	else
-		ctl->clients = cl->next;
-	if (cl->next)
-		cl->next->prev = cl->prev;
-	ctl->nclients--;
-	free(cl);
-}
-
-static void client_maybe_close(struct gd_client *cl)
-{
-	if ((cl->eof || cl->dead) && cl->pending == P_NONE && cl->outoff == cl->outlen)
-		client_free(cl);
-}
-
-static void client_flush(struct gd_client *cl)
-{
-	while (cl->outoff < cl->outlen) {
-		ssize_t n = send(cl->fd, cl->out + cl->outoff, cl->outlen - cl->outoff,
-				 MSG_NOSIGNAL | MSG_DONTWAIT);
-
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno == EAGAIN) {
-				ev_io_start(cl->ctl->loop, &cl->wio);
-				return;
-			}
-			/* The client went away: nothing more to say to it. */
-			cl->outoff = cl->outlen;
-			cl->dead = true;
-			break;
-		}
-		cl->outoff += (size_t)n;
-	}
-	ev_io_stop(cl->ctl->loop, &cl->wio);
-	cl->outoff = cl->outlen = 0;
-}
-
-/* Queue ANSWER (taken); may free the client. Returns false if it did. */
-static void client_send(struct gd_client *cl, json_t *answer)
-{
-	size_t n;
-	char *line;
-
-	if (!answer)
-		answer = gd_answer_error("internal", "out of memory");
-	line = answer ? gd_json_line(answer, &n) : NULL;
-	json_decref(answer);
-	if (!line) {
-		cl->dead = true;
-		return;
-	}
-	if (cl->outlen - cl->outoff + n > GD_MAX_CLIENT_OUTPUT) {
-		log_warnx("control: dropping a client (pid %d) that does not read its answers",
-			  (int)cl->pid);
-		free(line);
-		cl->dead = true;
-		cl->outoff = cl->outlen;
-		return;
-	}
-	if (cl->outoff == cl->outlen) {
-		cl->outoff = cl->outlen = 0;
-	}
-	{
-		char *o = realloc(cl->out, cl->outlen + n);
-
-		if (!o) {
-			free(line);
-			cl->dead = true;
-			return;
-		}
-		cl->out = o;
-	}
-	memcpy(cl->out + cl->outlen, line, n);
-	cl->outlen += n;
-	free(line);
-	client_flush(cl);
-}
-
-static void process_lines(struct gd_client *cl);
-
-static void client_unpark(struct gd_client *cl, json_t *answer)
-{
-	ev_timer_stop(cl->ctl->loop, &cl->dump_timer);
-	cl->pending = P_NONE;
-	json_decref(cl->wait_ids);
-	cl->wait_ids = NULL;
-	client_send(cl, answer);
-	if (!cl->eof && !cl->dead)
-		ev_io_start(cl->ctl->loop, &cl->rio);
-	process_lines(cl);
-}
-
-static void process_lines(struct gd_client *cl)
-{
-	char *line;
-	int r;
-
-	while (cl->pending == P_NONE && !cl->dead) {
-		json_t *answer;
-
-		/* Backpressure: a client that does not read its answers gets no
-		 * more work done for it until it does. */
-		if (cl->outlen - cl->outoff > GD_CLIENT_BACKLOG) {
-			ev_io_stop(cl->ctl->loop, &cl->rio);
-			break;
-		}
-
-		r = gd_linebuf_next(&cl->in, &line);
-		if (r == 0)
-			break;
-		if (r < 0) {
-			client_send(cl, gd_answer_error("bad_request",
-				errno == EMSGSIZE ? "request line longer than %d bytes" : "out of memory",
-				GD_LINE_MAX));
-			cl->dead = true;
-			ev_io_stop(cl->ctl->loop, &cl->rio);
-			break;
-		}
-		if (line[strspn(line, " \t")] == '\0') {
-			free(line); /* blank lines are not requests */
-			continue;
-		}
-		answer = gd_control_handle(cl->ctl, cl, line);
-		free(line);
-		if (answer)
-			client_send(cl, answer);
-		else
-			ev_io_stop(cl->ctl->loop, &cl->rio);
-	}
-	client_maybe_close(cl);
-}
-
-static void client_read_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct gd_client *cl = w->data;
-	char buf[16384];
-	ssize_t n;
-
-	n = recv(cl->fd, buf, sizeof(buf), MSG_DONTWAIT);
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	if (n <= 0) {
-		/* EOF or error: answer what was asked, then go. */
-		cl->eof = true;
-		ev_io_stop(loop, &cl->rio);
-		if (n < 0)
-			cl->dead = true;
-		if (cl->pending != P_NONE && cl->dead) {
-			client_free(cl);
-			return;
-		}
-		process_lines(cl);
-		return;
-	}
-	if (gd_linebuf_append(&cl->in, buf, (size_t)n) < 0) {
-		client_free(cl);
-		return;
-	}
-	process_lines(cl);
-}
-
-static void client_write_cb(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct gd_client *cl = w->data;
-
-	client_flush(cl);
-	if (cl->outoff == cl->outlen && cl->pending == P_NONE && !cl->eof && !cl->dead) {
-		ev_io_start(loop, &cl->rio);
-		process_lines(cl);
-		return;
-	}
-	client_maybe_close(cl);
-}
-
-static void dump_timeout_cb(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	struct gd_client *cl = t->data;
-
-	client_unpark(cl, gd_answer_error("timeout",
-		"%s did not answer the dump request within %ld ms", cl->dump_id,
-		cl->ctl->sup->cfg->dump_timeout_ms));
-}
-
-static void on_dump(struct gd_instance *in, json_t *greenlets, void *data)
-{
-	struct gd_control *ctl = data;
-	struct gd_client *cl, *next;
-
-	for (cl = ctl->clients; cl; cl = next) {
-		next = cl->next;
-		if (cl->pending == P_DUMP && strcmp(cl->dump_id, in->id) == 0)
-			client_unpark(cl, json_pack("{s:b,s:s,s:i,s:O}", "ok", 1, "id", in->id,
-						    "pid", (int)in->pid, "greenlets", greenlets));
-	}
-}
-
-static bool wait_done(struct gd_control *ctl, json_t *ids)
-{
-	size_t i;
-	json_t *v;
-
-	json_array_foreach(ids, i, v) {
-		struct gd_instance *in = gd_sup_find_instance(ctl->sup, json_string_value(v));
-
-		if (in && (in->state == GD_STOPPING || in->restart_pending))
-			return false;
-	}
-	return true;
-}
-
-static json_t *states_of(struct gd_control *ctl, json_t *ids)
-{
-	json_t *arr = json_array(), *v;
-	size_t i;
-
-	json_array_foreach(ids, i, v) {
-		struct gd_instance *in = gd_sup_find_instance(ctl->sup, json_string_value(v));
-
-		json_array_append_new(arr, json_pack("{s:O,s:s}", "id", v, "state",
-						     in ? gd_state_name(in->state) : "removed"));
-	}
-	return arr;
-}
-
 /* After every loop pass: answer parked stop/restart requests that are done. */
 static void waiters_cb(struct ev_loop *loop, ev_check *c, int revents)
 {
-	struct gd_control *ctl = c->data;
-	struct gd_client *cl, *next;
-
-	for (cl = ctl->clients; cl; cl = next) {
-		next = cl->next;
-		if (cl->pending == P_WAIT && wait_done(ctl, cl->wait_ids)) {
-			json_t *a = cl->wait_answer;
-
-			cl->wait_answer = NULL;
-			json_object_set_new(a, "workers", states_of(ctl, cl->wait_ids));
-			client_unpark(cl, a);
-		}
-	}
-}
-
-/* ---- requests ---------------------------------------------------------------- */
-
-/* Instances named by TARGET: "all", a worker name, or an instance id. */
-static json_t *select_ids(struct gd_control *ctl, const char *target)
-{
-	struct gd_sup *s = ctl->sup;
-	json_t *ids = json_array();
-	struct gd_worker *w;
-	struct gd_instance *in;
-
-	if (strcmp(target, "all") == 0) {
-		for (size_t i = 0; i < s->nworkers; i++)
-			for (size_t j = 0; j < s->workers[i]->ninst; j++)
-				if (!s->workers[i]->retire && !s->workers[i]->inst[j]->retire)
-					json_array_append_new(ids, json_string(s->workers[i]->inst[j]->id));
-		return ids;
-	}
-	if ((w = gd_sup_find_worker(s, target))) {
-		for (size_t j = 0; j < w->ninst; j++)
-			if (!w->inst[j]->retire)
-				json_array_append_new(ids, json_string(w->inst[j]->id));
-		return ids;
-	}
-	if ((in = gd_sup_find_instance(s, target)) && !in->w->retire && !in->retire) {
-		json_array_append_new(ids, json_string(in->id));
-		return ids;
-	}
-	json_decref(ids);
-	return NULL;
-}
-
-static json_t *do_status(struct gd_control *ctl, json_t *req)
-{
-	struct gd_sup *s = ctl->sup;
-	json_t *target = json_object_get(req, "worker"), *arr, *ids = NULL, *v;
-	double now = ev_now(ctl->loop);
-	size_t i;
-
-	if (target && !json_is_string(target))
-		return gd_answer_error("bad_request", "\"worker\" must be a string");
-	arr = json_array();
-	if (target) {
-		ids = select_ids(ctl, json_string_value(target));
-		if (!ids) {
-			json_decref(arr);
-			return gd_answer_error("no_such_worker", "no worker or instance named \"%s\"",
-					       json_string_value(target));
-		}
-		json_array_foreach(ids, i, v)
-			json_array_append_new(arr, gd_status_instance(
-				gd_sup_find_instance(s, json_string_value(v)), now));
-		json_decref(ids);
-	} else {
-		for (i = 0; i < s->nworkers; i++)
-			for (size_t j = 0; j < s->workers[i]->ninst; j++)
-				json_array_append_new(arr, gd_status_instance(s->workers[i]->inst[j], now));
-	}
-	return json_pack("{s:b,s:o,s:o}", "ok", 1, "greend",
-			 gd_status_greend(s, ctl->info, now), "workers", arr);
-}
-
-static json_t *do_dump(struct gd_control *ctl, struct gd_client *cl, json_t *req)
-{
-	json_t *target = json_object_get(req, "worker");
-	struct gd_instance *in;
-	struct gd_worker *w;
-
-	if (!json_is_string(target))
-		return gd_answer_error("bad_request", "dump needs \"worker\": an instance id such as \"web:0\"");
-	in = gd_sup_find_instance(ctl->sup, json_string_value(target));
-	if (!in && (w = gd_sup_find_worker(ctl->sup, json_string_value(target))) && w->ninst == 1)
-		in = w->inst[0];
-	if (!in)
-		return gd_answer_error("no_such_worker", "no instance named \"%s\"",
-				       json_string_value(target));
-	if (in->pid <= 0)
-		return gd_answer_error("not_running", "%s is %s", in->id, gd_state_name(in->state));
-	if (gd_chan_request_dump(&in->chan) < 0) {
-		if (errno == EAGAIN)
-			return gd_answer_error("busy", "%s's channel is full; try again", in->id);
-		return gd_answer_error("no_channel", "%s has no channel to greend (%s)", in->id,
-				       in->chan.closed_why[0] ? in->chan.closed_why : "never opened");
-	}
-	if (!cl) /* a test without a client: the request was sent */
-		return gd_answer_ok();
-	cl->pending = P_DUMP;
-	snprintf(cl->dump_id, sizeof(cl->dump_id), "%s", in->id);
-	ev_timer_set(&cl->dump_timer, ctl->sup->cfg->dump_timeout_ms / 1000.0, 0);
-	ev_timer_start(ctl->loop, &cl->dump_timer);
-	return NULL;
-}
-
-static json_t *do_action(struct gd_control *ctl, struct gd_client *cl, json_t *req,
-			 const char *cmd)
-{
-	json_t *target = json_object_get(req, "worker"), *ids, *v;
-	size_t i;
-
-	if (!json_is_string(target))
-		return gd_answer_error("bad_request", "%s needs \"worker\": a name, an instance id or \"all\"", cmd);
-	if (ctl->sup->shutting_down && strcmp(cmd, "stop") != 0)
-		return gd_answer_error("shutting_down", "greend is shutting down");
-	ids = select_ids(ctl, json_string_value(target));
-	if (!ids)
-		return gd_answer_error("no_such_worker", "no worker or instance named \"%s\"",
-				       json_string_value(target));
-	json_array_foreach(ids, i, v) {
-		struct gd_instance *in = gd_sup_find_instance(ctl->sup, json_string_value(v));
-
-		if (strcmp(cmd, "start") == 0)
-			gd_inst_start(in);
-		else if (strcmp(cmd, "stop") == 0)
-			gd_inst_stop(in);
-		else
-			gd_inst_restart(in);
-	}
-	if (strcmp(cmd, "start") == 0 || !cl || wait_done(ctl, ids)) {
-		json_t *a = json_pack("{s:b,s:o}", "ok", 1, "workers", states_of(ctl, ids));
-
-		json_decref(ids);
-		return a;
-	}
-	cl->pending = P_WAIT;
-	cl->wait_ids = ids;
-	cl->wait_answer = gd_answer_ok();
-	return NULL;
-}
-
-json_t *gd_control_handle(struct gd_control *ctl, struct gd_client *cl, const char *line)
-{
-	json_error_t je;
-	json_t *req, *cmdv, *answer;
-	const char *cmd;
-	bool privileged = cl ? cl->privileged : true;
-
-	req = json_loads(line, JSON_REJECT_DUPLICATES, &je);
-	if (!req)
-		return gd_answer_error("bad_request", "not JSON: %s (column %d)", je.text, je.column);
-	if (!json_is_object(req)) {
-		json_decref(req);
-		return gd_answer_error("bad_request", "a request is a JSON object");
-	}
-	cmdv = json_object_get(req, "cmd");
-	if (!json_is_string(cmdv)) {
-		json_decref(req);
-		return gd_answer_error("bad_request", "a request needs \"cmd\": a string");
-	}
-	cmd = json_string_value(cmdv);
-	if (strcmp(cmd, "status") == 0) {
-		answer = do_status(ctl, req);
-	} else if (strcmp(cmd, "version") == 0) {
-		answer = json_pack("{s:b,s:s,s:i}", "ok", 1, "version", GREEND_VERSION,
-				   "protocol", GD_PROTOCOL_VERSION);
-	} else if (strcmp(cmd, "metrics") == 0) {
-		char *text = gd_metrics_text(ctl->sup, ctl->info, ev_now(ctl->loop));
-
-		answer = text ? json_pack("{s:b,s:s}", "ok", 1, "text", text) : NULL;
-		free(text);
-	} else if (strcmp(cmd, "dump") == 0) {
-		answer = do_dump(ctl, cl, req);
-	} else if (strcmp(cmd, "start") == 0 || strcmp(cmd, "stop") == 0 ||
-		   strcmp(cmd, "restart") == 0 || strcmp(cmd, "reload") == 0 ||
-		   strcmp(cmd, "shutdown") == 0) {
-		if (!privileged) {
-			answer = gd_answer_error("forbidden",
-				"%s needs uid 0, greend's uid or membership of socket_group", cmd);
-		} else if (strcmp(cmd, "reload") == 0) {
-			char err[1024];
-			json_t *report = json_object();
-
-			if (ctl->reload(ctl->data, report, err, sizeof(err)) < 0) {
-				json_decref(report);
-				answer = gd_answer_error("bad_config", "%s", err);
-			} else {
-				json_object_set_new(report, "ok", json_true());
-				answer = report;
-			}
-		} else if (strcmp(cmd, "shutdown") == 0) {
-			answer = gd_answer_ok();
-			ctl->shutdown(ctl->data);
-		} else {
-			answer = do_action(ctl, cl, req, cmd);
-		}
-	} else {
-		answer = gd_answer_error("unknown_command", "unknown command \"%.64s\"", cmd);
-	}
-	json_decref(req);
-	return answer;
+	gd_clients_check_waiters(c->data);
 }
 
 /* ---- listening ---------------------------------------------------------------- */
@@ -523,6 +56,38 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	ev_io_start(loop, &ctl->accept_io);
 }
 
+const char *gd_control_admit(const struct gd_control *ctl, uid_t uid, bool privileged)
+{
+	size_t same_uid = 0;
+
+	if (ctl->nclients >= GD_MAX_CLIENTS)
+		return "too many clients";
+	if (privileged)
+		return NULL;
+	if (ctl->nclients >= GD_MAX_CLIENTS - GD_PRIVILEGED_RESERVE)
+		return "too many clients (the remaining slots are kept for privileged users)";
+	for (const struct gd_client *cl = ctl->clients; cl; cl = cl->next)
+		same_uid += cl->uid == uid;
+	if (same_uid >= GD_MAX_CLIENTS_PER_UID)
+		return "too many connections from this user";
+	return NULL;
+}
+
+/* Say busy and why, then hang up; the peer may already be gone. */
+static void refuse(int fd, const char *why)
+{
+	json_t *a = gd_answer_error("busy", "%s", why);
+	size_t n = 0;
+	char *line = a ? gd_json_line(a, &n) : NULL;
+
+	if (line && send(fd, line, n, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+		/* it is leaving anyway */
+	}
+	free(line);
+	json_decref(a);
+	close(fd);
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gd_control *ctl = w->data;
@@ -533,7 +98,8 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		gid_t groups[256];
 		socklen_t glen = sizeof(groups);
 		int ngroups = 0;
-		struct gd_client *cl;
+		bool privileged;
+		const char *why;
 		int fd;
 
 		fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -547,56 +113,32 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			}
 			return;
 		}
-		if (ctl->nclients >= GD_MAX_CLIENTS) {
-			static const char busy[] =
-				"{\"ok\":false,\"code\":\"busy\",\"error\":\"too many clients\"}\n";
-
-			if (send(fd, busy, sizeof(busy) - 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-				/* it is leaving anyway */
-			}
-			close(fd);
-			continue;
-		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
 			close(fd);
 			continue;
 		}
 		if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0)
 			ngroups = (int)(glen / sizeof(gid_t));
-		cl = calloc(1, sizeof(*cl));
-		if (!cl) {
-			close(fd);
+		privileged = gd_control_privileged(cred.uid, cred.gid, groups, ngroups,
+						   ctl->have_group, ctl->group);
+		why = gd_control_admit(ctl, cred.uid, privileged);
+		if (why) {
+			refuse(fd, why);
 			continue;
 		}
-		cl->ctl = ctl;
-		cl->fd = fd;
-		cl->uid = cred.uid;
-		cl->pid = cred.pid;
-		cl->privileged = gd_control_privileged(cred.uid, cred.gid, groups, ngroups,
-							ctl->have_group, ctl->group);
-		gd_linebuf_init(&cl->in, GD_LINE_MAX);
-		ev_io_init(&cl->rio, client_read_cb, fd, EV_READ);
-		cl->rio.data = cl;
-		ev_io_init(&cl->wio, client_write_cb, fd, EV_WRITE);
-		cl->wio.data = cl;
-		ev_timer_init(&cl->dump_timer, dump_timeout_cb, 0, 0);
-		cl->dump_timer.data = cl;
-		cl->next = ctl->clients;
-		if (ctl->clients)
-			ctl->clients->prev = cl;
-		ctl->clients = cl;
-		ctl->nclients++;
-		ev_io_start(loop, &cl->rio);
+		gd_client_new(ctl, fd, cred.uid, cred.pid, privileged);
 	}
 }
 
-static int probe(const char *path, char *err, size_t errlen)
+/* Whether a greend answers on NAME; removes a stale socket.  0: the name
+ * is free now. */
+static int probe(int dir_fd, const char *name, const char *path, char *err, size_t errlen)
 {
 	struct stat st;
 	char e2[256];
 	int fd;
 
-	if (lstat(path, &st) < 0)
+	if (fstatat(dir_fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return errno == ENOENT ? 0 : -1;
 	if (!S_ISSOCK(st.st_mode)) {
 		snprintf(err, errlen, "%s exists and is not a socket", path);
@@ -615,33 +157,145 @@ static int probe(const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	log_info("replacing stale socket %s", path);
-	if (unlink(path) < 0 && errno != ENOENT) {
+	if (unlinkat(dir_fd, name, 0) < 0 && errno != ENOENT) {
 		snprintf(err, errlen, "removing stale %s: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
+/* Open and lock PATH.lock in DIR_FD without following a symlink, and only
+ * if it is a plain file of ours with no other name (a hard link planted
+ * there would make greend lock, and keep open, someone else's file). */
+static int take_lock(struct gd_control *ctl, const char *name, const char *path,
+		     char *err, size_t errlen)
+{
+	char lockname[NAME_MAX + 1];
+	struct stat st;
+	int e;
+
+	if (gd_snprintf(lockname, sizeof(lockname), "%s.lock", name) < 0) {
+		snprintf(err, errlen, "%s.lock: name too long", path);
+		return -1;
+	}
+	ctl->lock_fd = openat(ctl->dir_fd, lockname,
+			      O_RDWR | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0600);
+	if (ctl->lock_fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "%s.lock: %s", path,
+			 e == ELOOP ? "is a symlink; refusing to follow it" : strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (fstat(ctl->lock_fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	    st.st_nlink != 1) {
+		snprintf(err, errlen, "%s.lock is not a plain file of greend's user with one name; "
+			 "refusing to use it", path);
+		errno = EPERM;
+		return -1;
+	}
+	if (flock(ctl->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		e = errno == EWOULDBLOCK ? EADDRINUSE : errno;
+		snprintf(err, errlen, "another greend holds %s.lock", path);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Bind, set the group, listen, all inside a fresh 0700 directory only
+ * greend can enter, then rename the socket into place.  On Linux a
+ * socket's file mode comes from the umask at bind() (fchmod on the socket
+ * fd changes the socket inode, not the file), so bind runs under the umask
+ * that leaves exactly MODE; the group is set by name, which is safe in a
+ * directory nobody else can change.  The rename replaces whatever sits at
+ * the name without following it.
+ */
+static int bind_in_place(struct gd_control *ctl, const char *dir, const char *name,
+			 int mode, char *err, size_t errlen)
+{
+	char tmpname[64], tmppath[PATH_MAX];
+	struct sockaddr_un sa;
+	int priv_fd = -1, e = 0, r;
+	mode_t old;
+
+	for (int tries = 0;; tries++) {
+		snprintf(tmpname, sizeof(tmpname), ".greend-bind.%d.%d.%u", (int)getpid(), tries,
+			 (unsigned)random());
+		if (mkdirat(ctl->dir_fd, tmpname, 0700) == 0)
+			break;
+		if (errno != EEXIST || tries == 100) {
+			e = errno;
+			snprintf(err, errlen, "creating a private directory in %s: %s", dir, strerror(e));
+			errno = e;
+			return -1;
+		}
+	}
+	priv_fd = openat(ctl->dir_fd, tmpname, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	if (priv_fd < 0 || gd_snprintf(tmppath, sizeof(tmppath), "%s/%s/s", dir, tmpname) < 0) {
+		e = priv_fd < 0 ? errno : ENAMETOOLONG;
+		snprintf(err, errlen, "%s/%s: %s", dir, tmpname, strerror(e));
+		goto out;
+	}
+	old = umask((mode_t)(~mode & 0777));
+	/* Through the directory fd when /proc is there, by path if not (the
+	 * directory was checked, so the path leads to the same place). */
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/s", priv_fd);
+	r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+	if (r < 0 && errno == ENOENT && gd_snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmppath) >= 0)
+		r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+	e = r < 0 ? errno : 0;
+	umask(old);
+	if (r < 0) {
+		snprintf(err, errlen, "bind %s: %s", tmppath, strerror(e));
+		goto out;
+	}
+	if (ctl->have_group && fchownat(priv_fd, "s", (uid_t)-1, ctl->group, AT_SYMLINK_NOFOLLOW) < 0) {
+		e = errno;
+		snprintf(err, errlen, "setting the group of %s/%s: %s", dir, name, strerror(e));
+		goto out_unlink;
+	}
+	if (listen(ctl->fd, SOMAXCONN) < 0) {
+		e = errno;
+		snprintf(err, errlen, "listen %s/%s: %s", dir, name, strerror(e));
+		goto out_unlink;
+	}
+	if (renameat(priv_fd, "s", ctl->dir_fd, name) < 0) {
+		e = errno;
+		snprintf(err, errlen, "moving the socket to %s/%s: %s", dir, name, strerror(e));
+		goto out_unlink;
+	}
+	goto out;
+out_unlink:
+	unlinkat(priv_fd, "s", 0);
+out:
+	if (priv_fd >= 0)
+		close(priv_fd);
+	unlinkat(ctl->dir_fd, tmpname, AT_REMOVEDIR);
+	errno = e;
+	return e ? -1 : 0;
+}
+
 int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_sup *sup,
 		      const char *path, int mode, const char *group, char *err, size_t errlen)
 {
 	struct sockaddr_un sa;
-	char dir[PATH_MAX], lockpath[PATH_MAX], *slash;
-	mode_t old;
+	char dir[PATH_MAX], *slash;
+	const char *name;
 	int e;
 
 	memset(ctl, 0, sizeof(*ctl));
-	ctl->fd = ctl->lock_fd = -1;
+	ctl->fd = ctl->lock_fd = ctl->dir_fd = -1;
 	ctl->loop = loop;
 	ctl->sup = sup;
-	memset(&sa, 0, sizeof(sa));
-	sa.sun_family = AF_UNIX;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
 		snprintf(err, errlen, "%s: socket path too long", path);
 		errno = ENAMETOOLONG;
 		return -1;
 	}
-	strcpy(sa.sun_path, path);
 	if (group) {
 		struct group *gr = getgrnam(group);
 
@@ -655,8 +309,15 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 	}
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (slash && slash != dir) {
-		*slash = '\0';
+	if (!slash) {
+		snprintf(dir, sizeof(dir), ".");
+		name = path;
+	} else {
+		name = path + (slash - dir) + 1;
+		if (slash == dir)
+			slash[1] = '\0';
+		else
+			*slash = '\0';
 		if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
 			e = errno;
 			snprintf(err, errlen, "creating %s: %s", dir, strerror(e));
@@ -664,25 +325,18 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 			return -1;
 		}
 	}
-	/* A lock beside the socket closes the window between probing for a
-	 * running greend and binding, when two start at once. */
-	if (gd_snprintf(lockpath, sizeof(lockpath), "%s.lock", path) < 0) {
-		snprintf(err, errlen, "%s: path too long", path);
+	if (!*name || strchr(name, '/')) {
+		snprintf(err, errlen, "%s: not a socket path", path);
+		errno = EINVAL;
 		return -1;
 	}
-	ctl->lock_fd = open(lockpath, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (ctl->lock_fd < 0) {
-		e = errno;
-		snprintf(err, errlen, "%s: %s", lockpath, strerror(e));
-		errno = e;
+	ctl->dir_fd = gd_open_trusted_dir(dir, err, errlen);
+	if (ctl->dir_fd < 0)
 		return -1;
-	}
-	if (flock(ctl->lock_fd, LOCK_EX | LOCK_NB) < 0) {
-		e = errno == EWOULDBLOCK ? EADDRINUSE : errno;
-		snprintf(err, errlen, "another greend holds %s", lockpath);
-		goto fail;
-	}
-	if (probe(path, err, errlen) < 0) {
+	/* The lock closes the window between probing for a running greend
+	 * and binding, when two start at once. */
+	if (take_lock(ctl, name, path, err, errlen) < 0 ||
+	    probe(ctl->dir_fd, name, path, err, errlen) < 0) {
 		e = errno;
 		goto fail;
 	}
@@ -692,33 +346,15 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 		snprintf(err, errlen, "socket: %s", strerror(e));
 		goto fail;
 	}
-	/* Bind owner-only, then widen to MODE and GROUP before listen(): until
-	 * listen() nobody can connect, and the file is never wider than asked. */
-	old = umask(0177);
-	if (bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	if (bind_in_place(ctl, dir, name, mode, err, errlen) < 0) {
 		e = errno;
-		umask(old);
-		snprintf(err, errlen, "bind %s: %s", path, strerror(e));
-		goto fail;
-	}
-	umask(old);
-	if ((ctl->have_group && chown(path, (uid_t)-1, ctl->group) < 0) ||
-	    chmod(path, (mode_t)mode) < 0) {
-		e = errno;
-		snprintf(err, errlen, "setting owner and mode of %s: %s", path, strerror(e));
-		unlink(path);
-		goto fail;
-	}
-	if (listen(ctl->fd, SOMAXCONN) < 0) {
-		e = errno;
-		snprintf(err, errlen, "listen %s: %s", path, strerror(e));
-		unlink(path);
 		goto fail;
 	}
 	ctl->path = strdup(path);
-	if (!ctl->path) {
+	ctl->name = strdup(name);
+	if (!ctl->path || !ctl->name) {
 		e = ENOMEM;
-		unlink(path);
+		unlinkat(ctl->dir_fd, name, 0);
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
@@ -730,14 +366,20 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 	ev_check_init(&ctl->waiters, waiters_cb);
 	ctl->waiters.data = ctl;
 	ev_check_start(loop, &ctl->waiters);
-	sup->on_dump = on_dump;
+	sup->on_dump = gd_clients_on_dump;
 	sup->hook_data = ctl;
 	return 0;
 fail:
+	free(ctl->path);
+	free(ctl->name);
+	ctl->path = ctl->name = NULL;
 	if (ctl->fd >= 0)
 		close(ctl->fd);
-	close(ctl->lock_fd);
-	ctl->fd = ctl->lock_fd = -1;
+	if (ctl->lock_fd >= 0)
+		close(ctl->lock_fd);
+	if (ctl->dir_fd >= 0)
+		close(ctl->dir_fd);
+	ctl->fd = ctl->lock_fd = ctl->dir_fd = -1;
 	errno = e;
 	return -1;
 }
@@ -749,17 +391,20 @@ void gd_control_close(struct gd_control *ctl)
 	while (ctl->clients) {
 		struct gd_client *cl = ctl->clients;
 
-		client_flush(cl);
-		client_free(cl);
+		gd_client_flush(cl);
+		gd_client_free(cl);
 	}
 	ev_io_stop(ctl->loop, &ctl->accept_io);
 	ev_timer_stop(ctl->loop, &ctl->accept_pause);
 	ev_check_stop(ctl->loop, &ctl->waiters);
 	close(ctl->fd);
 	ctl->fd = -1;
-	unlink(ctl->path);
+	unlinkat(ctl->dir_fd, ctl->name, 0);
+	close(ctl->dir_fd);
+	ctl->dir_fd = -1;
 	free(ctl->path);
-	ctl->path = NULL;
+	free(ctl->name);
+	ctl->path = ctl->name = NULL;
 	close(ctl->lock_fd);
 	ctl->lock_fd = -1;
 	ctl->sup->on_dump = NULL;

@@ -1,7 +1,8 @@
 /*
  * control.h - greend's control socket: a Unix stream socket, one JSON
  * request per line and one JSON answer per line, many clients at once,
- * never blocking.  Authorization comes from SO_PEERCRED: everyone who can
+ * never blocking.  The listener (control.c), a connection (ctl_client.c)
+ * and the command table (commands.c) share this state.  Authorization comes from SO_PEERCRED: everyone who can
  * open the socket may read; changing things needs uid 0, greend's uid or
  * membership of socket_group.
  */
@@ -18,6 +19,14 @@
 #include "sup.h"
 
 #define GD_MAX_CLIENTS 256
+/* The last slots are kept for privileged peers, so that no crowd of
+ * readers can lock out the operator who would stop it. */
+#define GD_PRIVILEGED_RESERVE 16
+/* Connections one unprivileged uid may hold at once. */
+#define GD_MAX_CLIENTS_PER_UID 32
+/* A client that neither completes a request nor takes answer bytes for
+ * this long is closed (a parked request does not count as idle). */
+#define GD_CLIENT_IDLE_S 10.0
 /* A client whose unread answers pile up past this is dropped. */
 #define GD_MAX_CLIENT_OUTPUT (16 * 1024 * 1024)
 /* Past this much unsent output a client's further requests wait. */
@@ -31,7 +40,9 @@ struct gd_control {
 	struct gd_daemon_info *info;
 	int fd;
 	int lock_fd;
+	int dir_fd;             /* the socket's checked directory (O_PATH) */
 	char *path;
+	char *name;             /* the socket's name inside dir_fd */
 	bool have_group;
 	gid_t group;
 	ev_io accept_io;
@@ -46,10 +57,12 @@ struct gd_control {
 };
 
 /*
- * Create the socket at PATH with MODE and GROUP (NULL: greend's group) in
- * place before listen(), so it is never reachable with wider permissions.
- * Fails with EADDRINUSE when another greend answers there; replaces a
- * stale socket file.
+ * Create the socket at PATH with MODE and GROUP (NULL: greend's group),
+ * listening, in one rename from a private directory, so it is never
+ * reachable with other permissions and no path greend touches can be
+ * raced into pointing elsewhere.  PATH's directory must be trusted (see
+ * safepath.h).  Fails with EADDRINUSE when another greend answers there;
+ * replaces a stale socket file.
  */
 int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_sup *sup,
 		      const char *path, int mode, const char *group,
@@ -57,12 +70,13 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 /* Stop listening, drop every client, remove the socket file. */
 void gd_control_close(struct gd_control *ctl);
 
+/* Why a new peer must be turned away (busy), or NULL to let it in:
+ * every slot is taken, the rest are kept for privileged peers, or its uid
+ * holds GD_MAX_CLIENTS_PER_UID already. */
+const char *gd_control_admit(const struct gd_control *ctl, uid_t uid, bool privileged);
+
 /* Whether a peer with these credentials may change things. */
 bool gd_control_privileged(uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
 			   bool have_group, gid_t group);
-
-/* Handle one request line from a client; the answer, or NULL if deferred.
- * Exposed for tests. */
-json_t *gd_control_handle(struct gd_control *ctl, struct gd_client *cl, const char *line);
 
 #endif

@@ -330,6 +330,9 @@ static int cmd_dump(int argc, char **argv)
 		printf("%s (pid %lld): %zu greenlets\n", json_string_value(json_object_get(a, "id")),
 		       (long long)json_integer_value(json_object_get(a, "pid")), json_array_size(gs));
 		dump_tree(gs, NULL, 0, &shown);
+		if (json_is_true(json_object_get(a, "truncated")))
+			printf("... and %lld more: the dump was cut to fit one message\n",
+			       (long long)json_integer_value(json_object_get(a, "left_out")));
 	}
 	json_decref(a);
 	return 0;

@@ -305,6 +305,7 @@ static void daemon_ready(int *ready_fd)
 		dup2(fd, 1);
 		dup2(fd, 2);
 		close(fd);
+		gd_log_reopen();
 	}
 	if (write(*ready_fd, &c, 1) < 0) {
 		/* the parent is gone; nothing to tell */
@@ -389,6 +390,7 @@ int main(int argc, char **argv)
 		gd_config_free(cfg);
 		goto out_free_path;
 	}
+	gd_log_attach(d.loop);
 	d.info.started_mono = ev_now(d.loop);
 	if (gd_sup_init(&d.sup, d.loop, cfg) < 0) {
 		log_errx("out of memory");
@@ -449,6 +451,7 @@ int main(int argc, char **argv)
 	ev_prepare_stop(d.loop, &d.status_prepare);
 out_free_sup:
 	gd_sup_free(&d.sup);
+	gd_log_attach(NULL);
 	ev_loop_destroy(d.loop);
 out_free_path:
 	free(d.config_copy);

@@ -173,6 +173,101 @@ char *gd_json_line(const json_t *obj, size_t *len)
 	return out;
 }
 
+/* Bytes in the UTF-8 character at S (1 to 4); 0 when S does not start a
+ * valid one (overlong forms, surrogates and code points past U+10FFFF are
+ * invalid, as jansson says); -1 when the string ends inside it. */
+static int utf8_char(const unsigned char *s)
+{
+	unsigned char c = s[0], lo = 0x80, hi = 0xbf;
+	int n;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		n = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		n = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	if (c == 0xe0)
+		lo = 0xa0;
+	else if (c == 0xed)
+		hi = 0x9f;
+	else if (c == 0xf0)
+		lo = 0x90;
+	else if (c == 0xf4)
+		hi = 0x8f;
+	for (int i = 1; i < n; i++) {
+		if (s[i] == '\0')
+			return -1;
+		if (s[i] < lo || s[i] > hi)
+			return 0;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
+size_t gd_utf8_prefix(const char *s, size_t max)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t at = 0;
+
+	while (at < max && u[at]) {
+		int n = utf8_char(u + at);
+
+		if (n <= 0)
+			n = 1; /* one byte that gd_utf8_fix would replace */
+		if (at + (size_t)n > max)
+			break;
+		at += (size_t)n;
+	}
+	return at;
+}
+
+size_t gd_utf8_fix(char *s)
+{
+	unsigned char *u = (unsigned char *)s;
+	size_t at = 0;
+
+	while (u[at]) {
+		int n = utf8_char(u + at);
+
+		if (n < 0) {
+			/* Cut inside a character: drop the piece. */
+			u[at] = '\0';
+			break;
+		}
+		if (n == 0) {
+			u[at] = '?';
+			n = 1;
+		}
+		at += (size_t)n;
+	}
+	return at;
+}
+
+json_t *gd_json_text(const char *s)
+{
+	char *copy;
+	json_t *j;
+
+	if (!s)
+		return json_null();
+	j = json_string(s);
+	if (j)
+		return j;
+	copy = strdup(s);
+	if (!copy)
+		return NULL;
+	gd_utf8_fix(copy);
+	j = json_string(copy);
+	free(copy);
+	return j;
+}
+
 json_t *gd_answer_ok(void)
 {
 	return json_pack("{s:b}", "ok", 1);
@@ -184,8 +279,12 @@ json_t *gd_answer_error(const char *code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	if (vsnprintf(msg, sizeof(msg), fmt, ap) < 0)
+		snprintf(msg, sizeof(msg), "%s", code);
 	va_end(ap);
+	/* The text may quote what a peer sent or a file held, cut to fit: it
+	 * must still be a JSON string, or the peer would get no answer. */
+	gd_utf8_fix(msg);
 	return json_pack("{s:b,s:s,s:s}", "ok", 0, "code", code, "error", msg);
 }
 

@@ -66,7 +66,19 @@ int gd_linebuf_next(struct gd_linebuf *lb, char **line);
 /* One compact JSON line with its newline, malloc'ed; NULL on ENOMEM. */
 char *gd_json_line(const json_t *obj, size_t *len);
 
-/* {"ok":false,"code":CODE,"error":"..."} */
+/*
+ * Text copied into an answer must be valid UTF-8 or jansson refuses it.
+ * gd_utf8_prefix: how many bytes of S, at most MAX, end on a character
+ * boundary (for "%.*s").  gd_utf8_fix: make S valid in place (a character
+ * cut at the end is dropped, any other invalid byte becomes '?'); returns
+ * the new length.  gd_json_text: a JSON string of S, fixed if need be
+ * (NULL only on ENOMEM; S NULL gives JSON null).
+ */
+size_t gd_utf8_prefix(const char *s, size_t max);
+size_t gd_utf8_fix(char *s);
+json_t *gd_json_text(const char *s);
+
+/* {"ok":false,"code":CODE,"error":"..."}, the text made valid UTF-8. */
 json_t *gd_answer_error(const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 json_t *gd_answer_ok(void);

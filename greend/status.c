@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "procinfo.h"
+#include "log.h"
 #include "proto.h"
 #include "status.h"
 
@@ -51,22 +52,25 @@ json_t *gd_status_instance(const struct gd_instance *in, double now)
 	json_object_set(o, "last_blocked", ch->last_blocked ? ch->last_blocked : json_null());
 	json_object_set_new(o, "report_age_ms",
 			    st ? json_integer((json_int_t)((now - ch->stats_at) * 1000)) : json_null());
-	json_object_set_new(o, "channel", json_pack("{s:b,s:s?,s:I,s:I,s:I}",
+	json_object_set_new(o, "channel", json_pack("{s:b,s:s?,s:I,s:I,s:I,s:I}",
 				"open", ch->fd >= 0,
 				"closed", ch->fd < 0 && ch->closed_why[0] ? ch->closed_why : NULL,
 				"received", (json_int_t)ch->received,
 				"malformed", (json_int_t)ch->malformed,
-				"dropped", (json_int_t)ch->dropped));
-	json_object_set_new(o, "reason", in->reason[0] ? json_string(in->reason) : json_null());
+				"dropped", (json_int_t)ch->dropped,
+				"throttled", (json_int_t)ch->throttled));
+	json_object_set_new(o, "reason", gd_json_text(in->reason[0] ? in->reason : NULL));
 	return o;
 }
 
 json_t *gd_status_greend(const struct gd_sup *s, const struct gd_daemon_info *di, double now)
 {
-	return json_pack("{s:i,s:s,s:f,s:s,s:s?,s:b}", "pid", (int)getpid(),
+	/* Paths are bytes, not always UTF-8: gd_json_text keeps status valid. */
+	return json_pack("{s:i,s:s,s:f,s:o,s:o,s:b,s:I}", "pid", (int)getpid(),
 			 "version", GREEND_VERSION, "uptime_s", now - di->started_mono,
-			 "config", s->cfg->path, "socket", di->socket,
-			 "shutting_down", s->shutting_down);
+			 "config", gd_json_text(s->cfg->path), "socket", gd_json_text(di->socket),
+			 "shutting_down", s->shutting_down,
+			 "log_dropped", (json_int_t)gd_log_dropped());
 }
 
 json_t *gd_status_all(const struct gd_sup *s, const struct gd_daemon_info *di, double now)
@@ -347,6 +351,9 @@ char *gd_metrics_render(const struct gd_sup *s, const struct gd_daemon_info *di,
 	sample(f, "greend_up", 1);
 	family(f, fmt, "greend_uptime_seconds", "gauge", "Seconds since greend started.");
 	sample(f, "greend_uptime_seconds", now - di->started_mono);
+	family(f, fmt, "greend_log_dropped_total", "counter",
+	       "Lines greend dropped because its stderr was not read.");
+	sample(f, "greend_log_dropped_total", (double)gd_log_dropped());
 	family(f, fmt, "greend_build_info", fmt == GD_METRICS_TEXT ? "gauge" : "info",
 	       "greend's version.");
 	fprintf(f, "greend_build_info{version=\"%s\"} 1\n", GREEND_VERSION);

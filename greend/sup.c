@@ -81,8 +81,7 @@ static void emit(struct gd_instance *in, const char *p, size_t n)
 		}
 		return;
 	}
-	while (write(STDERR_FILENO, buf, len) < 0 && errno == EINTR)
-		;
+	gd_log_emit(buf, len);
 }
 
 static void out_feed(struct gd_instance *in, const char *p, size_t n)

@@ -146,6 +146,7 @@ struct dump_buf {
 	size_t len, cap;
 	bool truncated;
 	int count;
+	unsigned long long left_out; /* greenlets past the cut, counted not written */
 };
 
 static int dump_one(const struct green_info *gi, void *arg)
@@ -155,9 +156,11 @@ static int dump_one(const struct green_info *gi, void *arg)
 	size_t at = d->len, cap = d->cap - 64; /* room for the closing text */
 	int64_t now = green_now();
 
-	if (at + 512 > cap) {
+	if (d->truncated || at + 512 > cap) {
+		/* Keep walking: the dump says how many did not fit. */
 		d->truncated = true;
-		return 1;
+		d->left_out++;
+		return 0;
 	}
 	at += (size_t)snprintf(b + at, cap - at, "%s{\"id\":%llu,\"name\":",
 	                       d->count ? "," : "", (unsigned long long)gi->id);
@@ -196,8 +199,9 @@ static void send_dump(void)
 	d.len = (size_t)snprintf(d.buf, d.cap, "{\"type\":\"dump\",\"pid\":%d,\"greenlets\":[",
 	                         (int)getpid());
 	green_walk(dump_one, &d);
-	d.len += (size_t)snprintf(d.buf + d.len, d.cap - d.len, "],\"truncated\":%s}",
-	                          d.truncated ? "true" : "false");
+	d.len += (size_t)snprintf(d.buf + d.len, d.cap - d.len,
+	                          "],\"truncated\":%s,\"left_out\":%llu}",
+	                          d.truncated ? "true" : "false", d.left_out);
 	channel_send(d.buf, d.len);
 	free(d.buf);
 }
@@ -292,7 +296,7 @@ static void *reporter(void *arg)
 						ev_async_send(h->loop, &h->async);
 					} else {
 						static const char empty[] =
-						    "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false}";
+						    "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false,\"left_out\":0}";
 						channel_send(empty, sizeof(empty) - 1);
 					}
 				}

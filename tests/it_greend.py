@@ -4,6 +4,7 @@ transition, restarts, reload, signals, and the worker's environment.
 Runs the real binaries from $B on temp dirs; see helpers/greendtest.py."""
 import json
 import os
+import pwd
 import signal
 import socket
 import stat
@@ -307,7 +308,10 @@ def test_non_root_user_switch_failure():
         print("skip: not root")
         return
     with Greend(workers=[worker("r", user="root")], start=False) as g:
-        os.chmod(g.dir, 0o777)
+        # greend creates its socket only in a directory no other user can
+        # change: this one belongs to the user it runs as.
+        nobody = pwd.getpwnam("nobody")
+        os.chown(g.dir, nobody.pw_uid, nobody.pw_gid)
         cmd = ["setpriv", "--reuid", "nobody", "--regid", "nogroup", "--clear-groups", "--",
                GREEND, "-f", "-c", g.conf]
         g.logf = open(g.log, "ab")

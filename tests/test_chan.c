@@ -103,7 +103,35 @@ static void test_dump(void **state)
 	gd_chan_init(&ch, NULL);
 	assert_int_equal(gd_chan_parse(&ch, m, strlen(m), 1, &dump), GD_MSG_DUMP);
 	assert_int_equal(json_array_size(dump), 2);
+	assert_false(ch.dump_truncated);
 	json_decref(dump);
+
+	/* a dump cut to fit says so and how many it left out; a count of the
+	 * rest is a cut even without the flag; lies about it are malformed */
+	static const struct {
+		const char *msg;
+		enum gd_msg r;
+		bool truncated;
+		long long left_out;
+	} cases[] = {
+		{ "{\"type\":\"dump\",\"greenlets\":[{\"id\":1}],\"truncated\":true,\"left_out\":9999}",
+		  GD_MSG_DUMP, true, 9999 },
+		{ "{\"type\":\"dump\",\"greenlets\":[],\"left_out\":3}", GD_MSG_DUMP, true, 3 },
+		{ "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false,\"left_out\":0}",
+		  GD_MSG_DUMP, false, 0 },
+		{ "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":\"yes\"}", GD_MSG_MALFORMED, false, 0 },
+		{ "{\"type\":\"dump\",\"greenlets\":[],\"left_out\":-1}", GD_MSG_MALFORMED, false, 0 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		dump = NULL;
+		assert_int_equal(gd_chan_parse(&ch, cases[i].msg, strlen(cases[i].msg), 1, &dump),
+				 cases[i].r);
+		if (cases[i].r != GD_MSG_DUMP)
+			continue;
+		assert_int_equal(ch.dump_truncated, cases[i].truncated);
+		assert_int_equal(ch.dump_left_out, cases[i].left_out);
+		json_decref(dump);
+	}
 }
 
 static void test_oversized(void **state)
@@ -144,6 +172,48 @@ static void test_flood_limit(void **state)
 	assert_int_equal(ch.dropped, 0);
 }
 
+static void test_byte_limit(void **state)
+{
+	struct gd_chan ch;
+	bool flood = false;
+	double pause = 0, t = 10;
+	int admitted = 0, pauses = 0;
+
+	/* 60 KiB messages as fast as they come: the burst, then one per
+	 * refill, each refusal pausing reading until the budget is back. */
+	gd_chan_init(&ch, NULL);
+	ch.bytes_at = t;
+	while (!flood && t < 100) {
+		if (gd_chan_admit_bytes(&ch, t, 60 * 1024, &pause, &flood)) {
+			admitted++;
+			continue;
+		}
+		pauses++;
+		assert_true(pause >= 0.05 && pause <= 1.0);
+		t += pause;
+	}
+	assert_true(flood);
+	assert_int_equal(pauses, GD_CHAN_FLOOD_PAUSES);
+	assert_int_equal(ch.throttled, GD_CHAN_FLOOD_PAUSES);
+	assert_int_equal(admitted, 4 + GD_CHAN_FLOOD_PAUSES - 1);
+
+	/* stats-sized reports at 100 a second never pause */
+	gd_chan_init(&ch, NULL);
+	for (int i = 0; i < 10000; i++)
+		assert_true(gd_chan_admit_bytes(&ch, 100 + i * 0.01, 400, &pause, &flood));
+	assert_int_equal(ch.throttled, 0);
+
+	/* an asked-for dump passes an empty budget, once */
+	gd_chan_init(&ch, NULL);
+	ch.bytes = 0;
+	ch.bytes_at = 5;
+	ch.dump_wanted = true;
+	assert_true(gd_chan_admit_bytes(&ch, 5, 64 * 1024, &pause, &flood));
+	assert_false(ch.dump_wanted);
+	assert_false(gd_chan_admit_bytes(&ch, 5, 64 * 1024, &pause, &flood));
+	assert_true(pause > 1.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -152,6 +222,7 @@ int main(void)
 		cmocka_unit_test(test_dump),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_flood_limit),
+		cmocka_unit_test(test_byte_limit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,7 +2,7 @@
  * fuzz_control.c - the control protocol's request side: bytes as a client
  * would send them, cut into lines by greend's bounded line buffer
  * (greend/proto.c), each line handled by gd_control_handle
- * (greend/control.c) and its answer serialized.  The supervisor holds two
+ * (greend/commands.c) and its answer serialized.  The supervisor holds two
  * workers that are never started: it is shutting down, so start and
  * restart are refused and nothing is forked, while every parser and
  * validator on the way still runs.
@@ -13,6 +13,7 @@
 
 #include <ev.h>
 
+#include "commands.h"
 #include "control.h"
 #include "fuzz.h"
 #include "proto.h"

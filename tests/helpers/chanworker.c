@@ -4,7 +4,7 @@
  * before (and independently of) the real shim.  Its misbehaviours are
  * chosen on the command line:
  *
- *   chanworker [--mode normal|flood|garbage|lie|close|silent]
+ *   chanworker [--mode normal|flood|bigflood|empty|garbage|lie|close|silent]
  *              [--exit-after SECONDS] [--exit-code N] [--ignore-term]
  *              [--grandchild] [--env-file PATH] [--fds-file PATH]
  *              [--say TEXT]
@@ -93,6 +93,26 @@ static void lies(void)
 	says("{\"type\":\"hello\",\"version\":1,\"pid\":1,\"patched\":[\"rootkit\"]}");
 	says("{\"type\":\"blocked\",\"greenlet\":\"x\",\"ms\":5}");
 	says("{\"type\":\"dump\",\"greenlets\":[1,2]}");
+}
+
+/* A stats message padded to about 60 KiB: valid, under every size limit,
+ * and costly to parse. */
+static void big_stats(void)
+{
+	static char buf[60 * 1024];
+	static int len;
+
+	/* Built once: the flood should cost greend, not the flooder. */
+	if (!len) {
+		len = snprintf(buf, sizeof(buf),
+			       "{\"type\":\"stats\",\"greenlets\":{\"alive\":7,\"spawned\":10,"
+			       "\"finished\":3},\"switches\":1000,\"timeouts\":3,\"pad\":[");
+		while (len + 8 < (int)sizeof(buf))
+			len += snprintf(buf + len, sizeof(buf) - (size_t)len, "%s1.5",
+					buf[len - 1] == '[' ? "" : ",");
+		len += snprintf(buf + len, sizeof(buf) - (size_t)len, "]}");
+	}
+	say(buf, (size_t)len);
 }
 
 static void dump_answer(void)
@@ -196,6 +216,8 @@ int main(int argc, char **argv)
 		hello();
 	if (strcmp(mode, "garbage") == 0)
 		garbage();
+	if (strcmp(mode, "empty") == 0)
+		say("", 0);
 	next = now();
 	for (;;) {
 		struct pollfd pfd = { .fd = chan, .events = POLLIN };
@@ -204,6 +226,12 @@ int main(int argc, char **argv)
 
 		if (exit_after >= 0 && t - start >= exit_after)
 			return exit_code;
+		if (strcmp(mode, "bigflood") == 0) {
+			/* 100 messages a second: under the message-count limit */
+			big_stats();
+			usleep(10000);
+			continue;
+		}
 		if (strcmp(mode, "flood") == 0) {
 			for (int k = 0; k < 1000; k++)
 				stats(n++);
