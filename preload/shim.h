@@ -148,6 +148,7 @@ void shim_report_warning(const char *fmt, ...) __attribute__((format(printf, 1, 
 void shim_thread_check_layout(void);
 
 /* Module hooks run on fork in the child (os.c calls them). */
+void shim_signal_after_fork(void);
 void shim_thread_after_fork(void);
 void shim_dns_after_fork(void);
 

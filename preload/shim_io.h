@@ -12,7 +12,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-/* ---- EINTR (os.c) ----------------------------------------------------------
+/* ---- EINTR (signal.c) -------------------------------------------------------
  *
  * The shim wraps every handler the program installs with sigaction/signal.
  * The wrapper counts the signals it delivers on each OS thread (and whether
