@@ -84,6 +84,7 @@ enum shim_fd_kind {
 	SHIM_FD_SOCKET,
 	SHIM_FD_PIPE,        /* pipes and FIFOs */
 	SHIM_FD_TTY,
+	SHIM_FD_SIGNAL,      /* a signalfd: reads park (signal.c), nothing else */
 	SHIM_FD_OTHER        /* regular files, devices, epoll fds ...: never parked */
 };
 

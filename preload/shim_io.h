@@ -45,6 +45,10 @@ bool shim_intr_pending(const struct shim_intr *w);
 int shim_intr_arm(struct green_hub *h, struct shim_intr *w);
 void shim_intr_disarm(struct shim_intr *w);
 
+/* read() on a signalfd the program made blocking: parks until readable. */
+ssize_t shim_signalfd_read(struct green_hub *h, struct shim_fd *e, int fd,
+                           void *buf, size_t len);
+
 /* Sleep until the deadline (green_sleep's meaning) unless a signal handler
  * runs first: 0, or -1 with EINTR (or ECANCELED).  For the time module. */
 int shim_sleep_until(struct green_hub *h, int64_t deadline);

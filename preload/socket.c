@@ -610,8 +610,27 @@ static bool stale_socket(int fd, ssize_t n)
 			return n_;                                           \
 	}
 
+/* A blocking read on a signalfd, which the os module greens (signal.c). */
+static struct shim_fd *signalfd_entry(int fd, struct green_hub **hp)
+{
+	struct shim_fd *e;
+
+	if (shim_passthrough || !shim_patched[SHIM_OS])
+		return NULL;
+	e = shim_fd_get(fd);
+	if (!e || e->kind != SHIM_FD_SIGNAL || e->user_nonblock)
+		return NULL;
+	*hp = shim_hub_for(SHIM_OS);
+	return *hp ? e : NULL;
+}
+
 static ssize_t do_read(int fd, void *buf, size_t len)
 {
+	struct green_hub *sh;
+	struct shim_fd *se = signalfd_entry(fd, &sh);
+
+	if (se)
+		return shim_signalfd_read(sh, se, fd, buf, len);
 	DISPATCH_IO(read, shim_os_read, shim_sock_read, buf, len)
 }
 
