@@ -1,72 +1,34 @@
 /*
- * signal.c - the program's signal handlers, run through the shim's wrapper,
- * and the EINTR they give greened calls.
+ * signal.c - the program's signal handlers, run through the shim's wrapper;
+ * each green thread's mask and the signals sent to it (pthread_sigmask,
+ * sigprocmask, sigpending, pthread_kill, pthread_sigqueue); and the EINTR
+ * handlers give greened calls.  shim_signal.h says how signals and green
+ * threads fit together; signal_wait.c waits for signals.
  *
  * A handler interrupts what the OS thread is doing, which may be the hub in
- * the middle of its own queues: so the wrapper only counts and pokes the
- * hub (an ev_async), and every waking happens later on the hub, where
- * greenlets may be touched.  The module files use the shim_intr_* calls of
- * shim_io.h around each park.
+ * the middle of its own queues: so the wrapper only counts, fills a slot of
+ * a ring and pokes the hub (an ev_async), all async-signal-safe, and every
+ * waking happens later on the hub, where greenlets may be touched.
  */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
-#include "shim_io.h"
+#include "signal_int.h"
 
 #include <errno.h>
 #include <signal.h>
 #include <stdlib.h>
-#include <sys/signalfd.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <threads.h>
+#include <ucontext.h>
 #include <unistd.h>
 
-/*
- * One record per OS thread that has started an interruptible call: the
- * counters the wrapper bumps, and an ev_async on that thread's hub whose
- * callback wakes the parked calls the signal interrupts.  The wrapper only
- * bumps counters and calls ev_async_send, both async-signal-safe; all the
- * waking happens later on the hub, where greenlets may be touched.
- */
-#define SIG_RING 64
-#define SIG_BIT(sig) ((uint64_t)1 << ((sig) - 1))
-
-/* A signal the wrapper took instead of running the handler (a green sigwait
- * waits for it): seq says the slot is filled (the ticket + 1). */
-struct sig_event {
-	unsigned int seq;
-	int sig;
-	siginfo_t info;
-};
-
-/* A green sigwait, sigwaitinfo or sigtimedwait parked on the hub. */
-struct sig_waiter {
-	struct sig_waiter *next, *prev;
-	green_t *g;
-	uint64_t set;
-};
-
-struct sigstate {
-	struct ev_loop *loop;
-	ev_async async;
-	unsigned int any;       /* handlers run on this thread */
-	unsigned int norestart; /* ... of which without SA_RESTART */
-	struct shim_intr *head; /* armed waits */
-
-	/* Written by the wrapper (tickets from ring_head), read on the hub. */
-	unsigned int ring_head, ring_tail;
-	struct sig_event ring[SIG_RING];
-	uint64_t ring_lost;     /* taken when the ring was full: no siginfo */
-	uint64_t waited;        /* what the parked sigwaits wait for */
-	/* Hub side: taken signals no sigwait has consumed yet. */
-	uint64_t taken;
-	siginfo_t taken_info[64];
-	struct sig_waiter *waiters;
-};
-
-static __thread struct sigstate *tls_sig;
+__thread struct sigstate *shim_tls_sig;
 /* The program's main hub's record: a signal that lands on one of the
  * shim's own threads (which the kernel may pick) is passed on to it. */
 static struct sigstate *main_sig;
+/* Program handlers running on this OS thread (shim_in_handler). */
+static __thread int handler_depth;
 
 struct user_handler {
 	void *fn;  /* sa_handler or sa_sigaction, as the program gave it */
@@ -82,94 +44,59 @@ static struct user_handler handlers[_NSIG];
  */
 typedef int (*sigaction_fn)(int, const struct sigaction *, struct sigaction *);
 static sigaction_fn real_sigaction;
+typedef int (*sigmask_fn)(int, const sigset_t *, sigset_t *);
+static sigmask_fn real_sigmask;
+
+static void sig_wrapper(int sig, siginfo_t *info, void *uctx);
 
 __attribute__((constructor)) static void signal_init(void)
 {
 	real_sigaction = SHIM_REAL(sigaction);
+	real_sigmask = SHIM_REAL(pthread_sigmask);
 	shim_passthrough++;
 	(void)!write(-1, "", 0);
 	shim_passthrough--;
 }
 
-static void run_handler(int sig, siginfo_t *info, void *uctx);
-static void sig_wrapper(int sig, siginfo_t *info, void *uctx);
+/* ---- sets as bits ------------------------------------------------------------ */
 
-/* The hub's side of the ring: every filled slot, in order, into taken. */
-static void ring_drain(struct sigstate *st)
+uint64_t shim_set_bits(const sigset_t *set)
 {
-	uint64_t lost = __atomic_exchange_n(&st->ring_lost, 0, __ATOMIC_ACQUIRE);
+	uint64_t bits = 0;
 
-	for (;;) {
-		unsigned int t = st->ring_tail;
-		struct sig_event *ev = &st->ring[t % SIG_RING];
-
-		if (__atomic_load_n(&ev->seq, __ATOMIC_ACQUIRE) != t + 1)
-			break;
-		if (!(st->taken & SIG_BIT(ev->sig))) {
-			st->taken |= SIG_BIT(ev->sig);
-			st->taken_info[ev->sig - 1] = ev->info;
-		}
-		__atomic_store_n(&ev->seq, 0, __ATOMIC_RELAXED);
-		__atomic_store_n(&st->ring_tail, t + 1, __ATOMIC_RELEASE);
+	for (int sig = 1; sig <= SIG_NMAX && sig < _NSIG; sig++) {
+		if (sigismember(set, sig) == 1)
+			bits |= SIG_BIT(sig);
 	}
-	for (int sig = 1; lost && sig < 65; sig++) {
-		if ((lost & SIG_BIT(sig)) && !(st->taken & SIG_BIT(sig))) {
-			st->taken |= SIG_BIT(sig);
-			memset(&st->taken_info[sig - 1], 0, sizeof(siginfo_t));
-			st->taken_info[sig - 1].si_signo = sig;
-			st->taken_info[sig - 1].si_code = SI_USER;
-		}
+	return bits;
+}
+
+void shim_bits_set(uint64_t bits, sigset_t *set)
+{
+	sigemptyset(set);
+	for (int sig = 1; sig <= SIG_NMAX && sig < _NSIG; sig++) {
+		if (bits & SIG_BIT(sig))
+			sigaddset(set, sig);
 	}
 }
 
-/*
- * Hand what the wrapper took to the sigwaits that want it; what nobody
- * waits for any more (the wait timed out meanwhile) goes to the handler
- * after all, late but not lost.
- */
-static void taken_dispatch(struct sigstate *st)
+static int lowest(uint64_t bits)
 {
-	uint64_t wanted = 0;
-
-	for (struct sig_waiter *w = st->waiters; w; w = w->next) {
-		if (st->taken & w->set)
-			green__wake(w->g, 0);
-		wanted |= w->set;
-	}
-	for (int sig = 1; sig < 65; sig++) {
-		if ((st->taken & SIG_BIT(sig)) && !(wanted & SIG_BIT(sig))) {
-			siginfo_t info = st->taken_info[sig - 1];
-
-			st->taken &= ~SIG_BIT(sig);
-			run_handler(sig, &info, NULL);
-		}
-	}
+	return __builtin_ctzll(bits) + 1;
 }
 
-static void intr_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+static uint64_t kernel_mask(void)
 {
-	struct sigstate *st = (struct sigstate *)((char *)w - offsetof(struct sigstate, async));
-	struct shim_intr *i;
+	sigset_t cur;
 
-	(void)loop;
-	(void)revents;
-	ring_drain(st);
-	if (st->taken)
-		taken_dispatch(st);
-	for (i = st->head; i; i = i->next) {
-		unsigned int any = __atomic_load_n(&st->any, __ATOMIC_ACQUIRE);
-
-		if (shim_intr_pending(i)) {
-			green__wake(i->g, EINTR);
-		} else if (any != i->seen_any) {
-			/* An SA_RESTART handler ran: the kernel would restart
-			 * the call, so it only looks again (a SIGCHLD handler
-			 * thus wakes waitpid). */
-			i->seen_any = any;
-			green__wake(i->g, 0);
-		}
-	}
+	if (real_sigmask(SIG_SETMASK, NULL, &cur) != 0)
+		return 0;
+	return shim_set_bits(&cur);
 }
+
+/* ---- the per-OS-thread record -------------------------------------------------- */
+
+static void intr_async_cb(struct ev_loop *loop, ev_async *w, int revents);
 
 /*
  * A thread's record goes with the thread (C11 tss: glibc calls its own key
@@ -187,8 +114,9 @@ static void sigstate_free(void *arg)
 
 	if (st == __atomic_load_n(&main_sig, __ATOMIC_ACQUIRE))
 		return;
-	if (tls_sig == st)
-		tls_sig = NULL;
+	if (shim_tls_sig == st)
+		shim_tls_sig = NULL;
+	free(st->main_gs.infos);
 	free(st);
 }
 
@@ -197,10 +125,24 @@ static void sig_key_make(void)
 	sig_key_ok = tss_create(&sig_key, sigstate_free) == thrd_success;
 }
 
-static struct sigstate *sigstate_get(void)
+static void records_link(struct sigstate *st, struct shim_gsig *gs)
+{
+	gs->st = st;
+	gs->prev = NULL;
+	gs->next = st->records;
+	if (st->records)
+		st->records->prev = gs;
+	st->records = gs;
+	for (int sig = 1; sig <= SIG_NMAX; sig++) {
+		if (!(gs->blocked & SIG_BIT(sig)))
+			st->unblocked[sig - 1]++;
+	}
+}
+
+struct sigstate *shim_sigstate(void)
 {
 	struct green_hub *h;
-	struct sigstate *st = tls_sig;
+	struct sigstate *st = shim_tls_sig;
 
 	if (likely(st != NULL))
 		return st;
@@ -214,7 +156,11 @@ static struct sigstate *sigstate_get(void)
 	ev_async_init(&st->async, intr_async_cb);
 	ev_async_start(h->loop, &st->async);
 	ev_unref(h->loop); /* it must not keep an idle hub from noticing */
-	__atomic_store_n(&tls_sig, st, __ATOMIC_RELEASE);
+	/* The main greenlet's mask is the OS thread's, as it stands. */
+	st->main_gs.g = &h->main;
+	st->main_gs.blocked = kernel_mask() & ~SIG_UNBLOCKABLE;
+	records_link(st, &st->main_gs);
+	__atomic_store_n(&shim_tls_sig, st, __ATOMIC_RELEASE);
 	if (h == __atomic_load_n(&shim_main_hub, __ATOMIC_ACQUIRE))
 		__atomic_store_n(&main_sig, st, __ATOMIC_RELEASE);
 	call_once(&sig_key_once, sig_key_make);
@@ -223,38 +169,430 @@ static struct sigstate *sigstate_get(void)
 	return st;
 }
 
-static unsigned int intr_counter(const struct sigstate *st, bool always)
+/* ---- green threads' records ---------------------------------------------------- */
+
+/* The record of the greenlet this OS thread runs, from signal context too:
+ * never makes one. */
+static struct shim_gsig *current_gsig(struct sigstate *st)
 {
-	return always ? __atomic_load_n(&st->any, __ATOMIC_ACQUIRE)
-	              : __atomic_load_n(&st->norestart, __ATOMIC_ACQUIRE);
+	struct green_hub *h = green__hub_peek();
+	struct shim_gsig *gs;
+	green_t *g;
+
+	if (!h || !st)
+		return NULL;
+	g = h->current;
+	if (g == &h->main)
+		return &st->main_gs;
+	if (g->is_hub || !shim_patched[SHIM_THREAD])
+		return NULL;
+	gs = shim_thread_gsig(g, false);
+	return gs && gs->st == st ? gs : NULL;
+}
+
+struct shim_gsig *shim_sig_self(void)
+{
+	struct green_hub *h = green__hub_peek();
+	struct sigstate *st;
+	struct shim_gsig *gs;
+	green_t *g;
+
+	if (!h || h->current->is_hub || !(st = shim_sigstate()))
+		return NULL;
+	g = h->current;
+	if (g == &h->main)
+		return &st->main_gs;
+	if (!shim_patched[SHIM_THREAD])
+		return NULL;
+	gs = shim_thread_gsig(g, true);
+	return gs && gs->st == st ? gs : NULL;
+}
+
+void shim_sig_thread_init(struct shim_gsig *gs, green_t *g)
+{
+	struct shim_gsig *parent = shim_sig_self();
+	struct sigstate *st = shim_sigstate();
+
+	memset(gs, 0, sizeof(*gs));
+	gs->g = g;
+	if (!st)
+		return;
+	gs->blocked = parent ? parent->blocked : kernel_mask() & ~SIG_UNBLOCKABLE;
+	records_link(st, gs);
+}
+
+/* Apply to the kernel what the counts now say for the signals in changed. */
+static void kernel_follow(struct sigstate *st, uint64_t changed)
+{
+	uint64_t block = 0, unblock = 0;
+	sigset_t set;
+
+	for (int sig = 1; sig <= SIG_NMAX; sig++) {
+		if (!(changed & SIG_BIT(sig)) || (SIG_UNBLOCKABLE & SIG_BIT(sig)))
+			continue;
+		if (st->unblocked[sig - 1] == 0)
+			block |= SIG_BIT(sig);
+		else
+			unblock |= SIG_BIT(sig);
+	}
+	if (block) {
+		shim_bits_set(block, &set);
+		real_sigmask(SIG_BLOCK, &set, NULL);
+	}
+	if (unblock) {
+		shim_bits_set(unblock, &set);
+		real_sigmask(SIG_UNBLOCK, &set, NULL);
+	}
+}
+
+void shim_sig_thread_fini(struct shim_gsig *gs)
+{
+	struct sigstate *st = gs->st;
+	uint64_t changed = 0;
+
+	if (!st)
+		return;
+	for (int sig = 1; sig <= SIG_NMAX; sig++) {
+		if (!(gs->blocked & SIG_BIT(sig)) && --st->unblocked[sig - 1] == 0)
+			changed |= SIG_BIT(sig);
+	}
+	if (gs->prev)
+		gs->prev->next = gs->next;
+	else
+		st->records = gs->next;
+	if (gs->next)
+		gs->next->prev = gs->prev;
+	gs->st = NULL;
+	gs->pending = 0;
+	free(gs->infos);
+	gs->infos = NULL;
+	kernel_follow(st, changed);
+}
+
+/* Change gs's mask and the kernel's with it; delivers nothing. */
+static void set_blocked_only(struct shim_gsig *gs, uint64_t blocked)
+{
+	struct sigstate *st = gs->st;
+	uint64_t old = gs->blocked, changed;
+
+	blocked &= ~SIG_UNBLOCKABLE;
+	changed = old ^ blocked;
+	if (!changed)
+		return;
+	__atomic_store_n(&gs->blocked, blocked, __ATOMIC_RELEASE);
+	if (!st)
+		return;
+	for (int sig = 1; sig <= SIG_NMAX; sig++) {
+		if (!(changed & SIG_BIT(sig)))
+			continue;
+		if (blocked & SIG_BIT(sig))
+			st->unblocked[sig - 1]--;
+		else
+			st->unblocked[sig - 1]++;
+	}
+	kernel_follow(st, changed);
+}
+
+/* Whether the kernel would restart a call this handler interrupts. */
+static bool handler_restarts(int sig)
+{
+	struct sigaction cur;
+
+	/* siginterrupt() and sigset() change the flags behind our back
+	 * (glibc calls the kernel directly): the kernel's word wins. */
+	if (real_sigaction(sig, NULL, &cur) == 0 && cur.sa_sigaction == sig_wrapper)
+		return (cur.sa_flags & SA_RESTART) != 0;
+	return (__atomic_load_n(&handlers[sig].flags, __ATOMIC_RELAXED) & SA_RESTART) != 0;
+}
+
+/* A handler goes to gs (runs, or will run on it): count it for the EINTR
+ * of gs's waits, and of the OS thread's waits that have no record. */
+static void count_for(struct sigstate *st, struct shim_gsig *gs, int sig)
+{
+	bool restart = handler_restarts(sig);
+
+	if (gs) {
+		__atomic_fetch_add(&gs->any, 1, __ATOMIC_RELEASE);
+		if (!restart)
+			__atomic_fetch_add(&gs->norestart, 1, __ATOMIC_RELEASE);
+	}
+	__atomic_fetch_add(&st->any, 1, __ATOMIC_RELEASE);
+	if (!restart)
+		__atomic_fetch_add(&st->norestart, 1, __ATOMIC_RELEASE);
+}
+
+/* Who takes a signal sent to the process: the main thread if it lets it
+ * in (the kernel prefers a process's first thread), else the first that
+ * does; NULL if none does. */
+static struct shim_gsig *pick_target(struct sigstate *st, int sig)
+{
+	if (!(st->main_gs.blocked & SIG_BIT(sig)))
+		return &st->main_gs;
+	for (struct shim_gsig *gs = st->records; gs; gs = gs->next) {
+		if (!(gs->blocked & SIG_BIT(sig)))
+			return gs;
+	}
+	return NULL;
+}
+
+/* sig is now pending on gs (hub side, normal context). */
+static void post_to(struct sigstate *st, struct shim_gsig *gs, int sig, const siginfo_t *info)
+{
+	if (!(gs->pending & SIG_BIT(sig))) {
+		if (!gs->infos)
+			gs->infos = calloc(SIG_NMAX, sizeof(siginfo_t));
+		if (gs->infos)
+			gs->infos[sig - 1] = *info;
+		gs->pending |= SIG_BIT(sig);
+	}
+	if (!(gs->blocked & SIG_BIT(sig)))
+		count_for(st, gs, sig);
+}
+
+static void default_info(int sig, siginfo_t *info)
+{
+	memset(info, 0, sizeof(*info));
+	info->si_signo = sig;
+	info->si_code = SI_USER;
+	info->si_pid = getpid();
+	info->si_uid = getuid();
+}
+
+int shim_sig_take(struct sigstate *st, struct shim_gsig *gs, uint64_t set, siginfo_t *info)
+{
+	uint64_t mine;
+	int sig;
+
+	if (gs && (mine = gs->pending & set) != 0) {
+		sig = lowest(mine);
+		gs->pending &= ~SIG_BIT(sig);
+		if (gs->infos)
+			*info = gs->infos[sig - 1];
+		else
+			default_info(sig, info);
+		return sig;
+	}
+	if ((mine = st->taken & set) != 0) {
+		sig = lowest(mine);
+		st->taken &= ~SIG_BIT(sig);
+		*info = st->taken_info[sig - 1];
+		return sig;
+	}
+	return 0;
+}
+
+/* ---- the ring: signal context to hub ------------------------------------------ */
+
+/* Async-signal-safe: a ticket, a copy, a release store.  False when full. */
+static bool ring_put(struct sigstate *st, int kind, int sig, const siginfo_t *info,
+                     void (*fn)(void *), void *arg)
+{
+	unsigned int t = __atomic_load_n(&st->ring_head, __ATOMIC_RELAXED);
+	struct sig_event *ev;
+
+	do {
+		if (t - __atomic_load_n(&st->ring_tail, __ATOMIC_ACQUIRE) >= SIG_RING)
+			return false;
+	} while (!__atomic_compare_exchange_n(&st->ring_head, &t, t + 1, true,
+	                                      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	ev = &st->ring[t % SIG_RING];
+	ev->kind = kind;
+	ev->sig = sig;
+	ev->fn = fn;
+	ev->arg = arg;
+	if (info)
+		ev->info = *info;
+	__atomic_store_n(&ev->seq, t + 1, __ATOMIC_RELEASE);
+	return true;
+}
+
+static void take_on_hub(struct sigstate *st, int sig, const siginfo_t *info)
+{
+	if (st->taken & SIG_BIT(sig))
+		return; /* a standard signal is pending once */
+	st->taken |= SIG_BIT(sig);
+	if (info)
+		st->taken_info[sig - 1] = *info;
+	else
+		default_info(sig, &st->taken_info[sig - 1]);
+}
+
+static void ring_drain(struct sigstate *st)
+{
+	uint64_t lost = __atomic_exchange_n(&st->ring_lost, 0, __ATOMIC_ACQUIRE);
+
+	for (;;) {
+		unsigned int t = st->ring_tail;
+		struct sig_event *ev = &st->ring[t % SIG_RING];
+		struct sig_event copy;
+		struct shim_gsig *gs;
+
+		if (__atomic_load_n(&ev->seq, __ATOMIC_ACQUIRE) != t + 1)
+			break;
+		copy = *ev;
+		__atomic_store_n(&ev->seq, 0, __ATOMIC_RELAXED);
+		__atomic_store_n(&st->ring_tail, t + 1, __ATOMIC_RELEASE);
+		switch (copy.kind) {
+		case SIG_EV_PEND:
+			take_on_hub(st, copy.sig, &copy.info);
+			break;
+		case SIG_EV_INTR:
+			gs = pick_target(st, copy.sig);
+			if (gs) {
+				__atomic_fetch_add(&gs->any, 1, __ATOMIC_RELEASE);
+				if (!handler_restarts(copy.sig))
+					__atomic_fetch_add(&gs->norestart, 1, __ATOMIC_RELEASE);
+			}
+			break;
+		default:
+			copy.fn(copy.arg);
+			break;
+		}
+	}
+	for (int sig = 1; lost && sig <= SIG_NMAX; sig++) {
+		if (lost & SIG_BIT(sig))
+			take_on_hub(st, sig, NULL);
+	}
+}
+
+/* Pending on the hub: hand each signal to a sigwait that wants it, else to
+ * a green thread that lets it in; what none takes stays. */
+static void taken_dispatch(struct sigstate *st)
+{
+	uint64_t wanted = 0;
+
+	for (struct sig_waiter *w = st->waiters; w; w = w->next)
+		wanted |= w->set;
+	for (int sig = 1; sig <= SIG_NMAX; sig++) {
+		struct shim_gsig *gs;
+
+		if (!(st->taken & SIG_BIT(sig)) || (wanted & SIG_BIT(sig)))
+			continue;
+		gs = pick_target(st, sig);
+		if (gs) {
+			st->taken &= ~SIG_BIT(sig);
+			post_to(st, gs, sig, &st->taken_info[sig - 1]);
+		}
+	}
+}
+
+static bool wants_cancel(const struct shim_intr *i)
+{
+	return i->gs && i->gs->cancel_pending && !i->gs->cancel_disabled &&
+	       !i->gs->cancelling && (i->cancel_point || i->gs->cancel_async);
+}
+
+void shim_sig_kick(struct sigstate *st)
+{
+	unsigned int any;
+
+	ring_drain(st);
+	if (st->taken)
+		taken_dispatch(st);
+	for (struct sig_waiter *w = st->waiters; w; w = w->next) {
+		if ((st->taken | (w->gs ? w->gs->pending : 0)) & w->set)
+			green__wake(w->g, 0);
+	}
+	any = __atomic_load_n(&st->any, __ATOMIC_ACQUIRE);
+	for (struct shim_intr *i = st->head; i; i = i->next) {
+		if (shim_intr_pending(i) || wants_cancel(i)) {
+			green__wake(i->g, EINTR);
+		} else if (!i->always && !i->look && any != i->seen_any) {
+			/* An SA_RESTART handler ran: the kernel would restart
+			 * the call, so it only looks again (a SIGCHLD handler
+			 * thus wakes waitpid). */
+			i->seen_any = any;
+			green__wake(i->g, 0);
+		}
+	}
+}
+
+static void intr_async_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	shim_sig_kick((struct sigstate *)((char *)w - offsetof(struct sigstate, async)));
+}
+
+bool shim_sig_defer(void (*fn)(void *), void *arg)
+{
+	struct sigstate *st = shim_tls_sig;
+
+	if (!st && shim_passthrough)
+		st = __atomic_load_n(&main_sig, __ATOMIC_ACQUIRE);
+	if (!st || !ring_put(st, SIG_EV_CALL, 0, NULL, fn, arg))
+		return false;
+	ev_async_send(st->loop, &st->async);
+	return true;
+}
+
+bool shim_in_handler(void)
+{
+	return handler_depth > 0;
+}
+
+/* ---- EINTR --------------------------------------------------------------------- */
+
+static unsigned int gs_counter(const struct shim_gsig *gs, bool any)
+{
+	return any ? __atomic_load_n(&gs->any, __ATOMIC_ACQUIRE)
+	           : __atomic_load_n(&gs->norestart, __ATOMIC_ACQUIRE);
+}
+
+static unsigned int st_counter(const struct sigstate *st, bool any)
+{
+	return any ? __atomic_load_n(&st->any, __ATOMIC_ACQUIRE)
+	           : __atomic_load_n(&st->norestart, __ATOMIC_ACQUIRE);
+}
+
+void shim_intr_begin_mode(struct shim_intr *w, enum shim_intr_mode mode)
+{
+	struct sigstate *st = shim_sigstate();
+	struct shim_gsig *gs = st ? shim_sig_self() : NULL;
+
+	w->next = w->prev = NULL;
+	w->g = NULL;
+	w->always = mode == SHIM_INTR_ALWAYS;
+	w->look = mode == SHIM_INTR_LOOK;
+	w->cancel_point = !w->look;
+	w->linked = false;
+	w->gs = gs;
+	if (gs) {
+		/* Every blocking call but a look wait is a cancellation
+		 * point, and nothing is held yet; an asynchronous cancel is
+		 * acted on at any wait. */
+		if (!w->look || gs->cancel_async)
+			shim_cancel_point();
+		if (gs->pending & ~gs->blocked)
+			shim_sig_deliver(gs);
+		w->seen = gs_counter(gs, w->always || w->look);
+	} else {
+		w->seen = st ? st_counter(st, w->always) : 0;
+	}
+	w->seen_any = st ? st_counter(st, true) : 0;
 }
 
 void shim_intr_begin(struct shim_intr *w, bool always)
 {
-	struct sigstate *st = sigstate_get();
-
-	w->next = w->prev = NULL;
-	w->g = NULL;
-	w->always = always;
-	w->linked = false;
-	w->seen = st ? intr_counter(st, always) : 0;
-	w->seen_any = st ? intr_counter(st, true) : 0;
+	shim_intr_begin_mode(w, always ? SHIM_INTR_ALWAYS : SHIM_INTR_RESTART);
 }
 
 bool shim_intr_pending(const struct shim_intr *w)
 {
-	const struct sigstate *st = tls_sig;
+	const struct sigstate *st = shim_tls_sig;
 
-	return st && intr_counter(st, w->always) != w->seen;
+	if (w->gs)
+		return gs_counter(w->gs, w->always || w->look) != w->seen;
+	return st && st_counter(st, w->always) != w->seen;
 }
 
 int shim_intr_arm(struct green_hub *h, struct shim_intr *w)
 {
-	struct sigstate *st = sigstate_get();
+	struct sigstate *st = shim_sigstate();
 
 	if (!st)
 		return 0;
-	if (shim_intr_pending(w)) {
+	if (!w->look && (shim_intr_pending(w) || wants_cancel(w))) {
 		errno = EINTR;
 		return -1;
 	}
@@ -270,7 +608,7 @@ int shim_intr_arm(struct green_hub *h, struct shim_intr *w)
 
 void shim_intr_disarm(struct shim_intr *w)
 {
-	struct sigstate *st = tls_sig;
+	struct sigstate *st = shim_tls_sig;
 
 	if (!w->linked || !st)
 		return;
@@ -282,6 +620,12 @@ void shim_intr_disarm(struct shim_intr *w)
 		w->next->prev = w->prev;
 	w->next = w->prev = NULL;
 	w->linked = false;
+	if (w->gs) {
+		if (w->look)
+			w->seen = gs_counter(w->gs, true);
+		if (w->gs->pending & ~w->gs->blocked)
+			shim_sig_deliver(w->gs);
+	}
 }
 
 int shim_sleep_until(struct green_hub *h, int64_t deadline)
@@ -297,85 +641,93 @@ int shim_sleep_until(struct green_hub *h, int64_t deadline)
 	return rc;
 }
 
-/* The program's handler for sig, called as the kernel would call it. */
-static void call_user(int sig, siginfo_t *info, void *uctx)
-{
-	struct user_handler *u = &handlers[sig];
-	void *fn = __atomic_load_n(&u->fn, __ATOMIC_ACQUIRE);
-	int flags = __atomic_load_n(&u->flags, __ATOMIC_RELAXED);
+/* ---- running the program's handlers -------------------------------------------- */
 
+static void call_user(void *fn, int flags, int sig, siginfo_t *info, void *uctx)
+{
 	if (fn == (void *)SIG_DFL || fn == (void *)SIG_IGN)
 		return;
+	handler_depth++;
 	if (flags & SA_SIGINFO)
 		((void (*)(int, siginfo_t *, void *))fn)(sig, info, uctx);
 	else
 		((void (*)(int))fn)(sig);
+	handler_depth--;
 }
 
-/* Whether the kernel would restart a call this handler interrupts. */
-static bool handler_restarts(int sig)
+/* What the kernel does with a signal that has no handler and is not ignored
+ * by default: it terminates, stops or dumps the process. */
+static bool default_ignores(int sig)
 {
-	struct sigaction cur;
-
-	/* siginterrupt() and sigset() change the flags behind our back
-	 * (glibc calls the kernel directly): the kernel's word wins. */
-	if (real_sigaction(sig, NULL, &cur) == 0 && cur.sa_sigaction == sig_wrapper)
-		return (cur.sa_flags & SA_RESTART) != 0;
-	return (__atomic_load_n(&handlers[sig].flags, __ATOMIC_RELAXED) & SA_RESTART) != 0;
-}
-
-/* A handler ran on st's thread: count it for the EINTR of its waits. */
-static void count_handler(struct sigstate *st, int sig)
-{
-	__atomic_fetch_add(&st->any, 1, __ATOMIC_RELEASE);
-	if (!handler_restarts(sig))
-		__atomic_fetch_add(&st->norestart, 1, __ATOMIC_RELEASE);
+	return sig == SIGCHLD || sig == SIGCONT || sig == SIGURG || sig == SIGWINCH;
 }
 
 /*
- * Run a handler outside signal context (a signal taken for a sigwait that
- * gave up, or one delivered to a green thread later): with the signal and
- * the handler's sa_mask blocked, as the kernel runs it, and counted like
- * one the wrapper runs.
+ * Run the handler of sig on the calling green thread gs, as the kernel runs
+ * one: gs blocks the signal and the handler's sa_mask meanwhile; SA_RESETHAND
+ * resets it; a signal whose action is the default goes to the kernel, on
+ * this OS thread (which lets it in, since gs does).
  */
-static void run_handler(int sig, siginfo_t *info, void *uctx)
+static void deliver_one(struct shim_gsig *gs, int sig, siginfo_t *info)
 {
+	struct user_handler u;
 	struct sigaction cur;
-	sigset_t block, old;
-	struct sigstate *st = tls_sig;
+	ucontext_t uc;
+	uint64_t mask = gs->blocked;
 
 	if (real_sigaction(sig, NULL, &cur) < 0)
 		return;
-	block = cur.sa_mask;
-	if (!(cur.sa_flags & SA_NODEFER))
-		sigaddset(&block, sig);
-	SHIM_REAL(pthread_sigmask)(SIG_BLOCK, &block, &old);
-	if (st) {
-		count_handler(st, sig);
-		ev_async_send(st->loop, &st->async);
+	if (cur.sa_sigaction != sig_wrapper) {
+		if (cur.sa_handler == SIG_IGN || default_ignores(sig))
+			return;
+		syscall(SYS_tgkill, getpid(), gettid(), sig);
+		return;
 	}
+	u.fn = __atomic_load_n(&handlers[sig].fn, __ATOMIC_ACQUIRE);
+	u.flags = __atomic_load_n(&handlers[sig].flags, __ATOMIC_RELAXED);
+	set_blocked_only(gs, mask | shim_set_bits(&cur.sa_mask) |
+	                         ((cur.sa_flags & SA_NODEFER) ? 0 : SIG_BIT(sig)));
+	if (cur.sa_flags & SA_RESETHAND) {
+		struct sigaction dfl;
+
+		memset(&dfl, 0, sizeof(dfl));
+		dfl.sa_handler = SIG_DFL;
+		sigaction(sig, &dfl, NULL);
+	}
+	memset(&uc, 0, sizeof(uc));
+	getcontext(&uc);
 	shim_passthrough++;
-	call_user(sig, info, uctx);
+	call_user(u.fn, u.flags, sig, info, &uc);
 	shim_passthrough--;
-	SHIM_REAL(pthread_sigmask)(SIG_SETMASK, &old, NULL);
+	set_blocked_only(gs, mask);
 }
 
-/* Give sig to the hub for a parked sigwait instead of running the handler.
- * Async-signal-safe: a ticket, a copy, a release store. */
-static void ring_put(struct sigstate *st, int sig, const siginfo_t *info)
+void shim_sig_deliver(struct shim_gsig *gs)
 {
-	unsigned int t = __atomic_load_n(&st->ring_head, __ATOMIC_RELAXED);
+	int saved = errno;
+	uint64_t ready;
 
-	do {
-		if (t - __atomic_load_n(&st->ring_tail, __ATOMIC_ACQUIRE) >= SIG_RING) {
-			__atomic_fetch_or(&st->ring_lost, SIG_BIT(sig), __ATOMIC_RELEASE);
-			return;
-		}
-	} while (!__atomic_compare_exchange_n(&st->ring_head, &t, t + 1, true,
-	                                      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
-	st->ring[t % SIG_RING].sig = sig;
-	st->ring[t % SIG_RING].info = *info;
-	__atomic_store_n(&st->ring[t % SIG_RING].seq, t + 1, __ATOMIC_RELEASE);
+	while ((ready = gs->pending & ~gs->blocked) != 0) {
+		int sig = lowest(ready);
+		siginfo_t info;
+
+		gs->pending &= ~SIG_BIT(sig);
+		if (gs->infos)
+			info = gs->infos[sig - 1];
+		else
+			default_info(sig, &info);
+		deliver_one(gs, sig, &info);
+	}
+	errno = saved;
+}
+
+/* Synchronous signals (a fault in the code that runs) must run now, or the
+ * instruction faults again at once. */
+static bool synchronous(int sig, const siginfo_t *info)
+{
+	return (sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
+	        sig == SIGTRAP || sig == SIGSYS) &&
+	       info && info->si_code > 0;
 }
 
 /*
@@ -383,30 +735,54 @@ static void ring_put(struct sigstate *st, int sig, const siginfo_t *info)
  * first, so a handler that leaves by siglongjmp still interrupts.  The
  * program's handler runs with the shim passed through, as it would run
  * natively: a handler must never park (a self-pipe write on a full pipe
- * blocks, as it would without the shim).  A signal a green sigwait waits
- * for is that wait's (the kernel, too, gives it to a thread that waits for
- * it rather than run the handler) and only goes to the hub.
+ * blocks, as it would without the shim).
+ *
+ * A signal a green sigwait waits for is that wait's (the kernel, too,
+ * gives it to a thread that waits for it rather than run the handler), and
+ * one the interrupted green thread blocks is some other green thread's:
+ * both only go to the hub.  Otherwise the handler runs now, and the EINTR
+ * goes to the main thread if it lets the signal in, else to the green
+ * thread it interrupted, else (the hub was polling) to one the hub picks.
  */
 static void sig_wrapper(int sig, siginfo_t *info, void *uctx)
 {
 	int saved = errno;
-	struct sigstate *st = tls_sig;
+	struct sigstate *st = shim_tls_sig;
+	struct shim_gsig *cur, *target;
+	bool foreign = false;
 
-	if (!st && shim_passthrough)
+	if (!st && shim_passthrough) {
 		st = __atomic_load_n(&main_sig, __ATOMIC_ACQUIRE);
-	if (st && (__atomic_load_n(&st->waited, __ATOMIC_ACQUIRE) & SIG_BIT(sig))) {
-		ring_put(st, sig, info);
+		foreign = true;
+	}
+	if (!st) {
+		shim_passthrough++;
+		call_user(handlers[sig].fn, handlers[sig].flags, sig, info, uctx);
+		shim_passthrough--;
+		errno = saved;
+		return;
+	}
+	cur = foreign ? NULL : current_gsig(st);
+	if (!synchronous(sig, info) &&
+	    ((__atomic_load_n(&st->waited, __ATOMIC_ACQUIRE) & SIG_BIT(sig)) ||
+	     (cur && (__atomic_load_n(&cur->blocked, __ATOMIC_ACQUIRE) & SIG_BIT(sig))))) {
+		if (!ring_put(st, SIG_EV_PEND, sig, info, NULL, NULL))
+			__atomic_fetch_or(&st->ring_lost, SIG_BIT(sig), __ATOMIC_RELEASE);
 		ev_async_send(st->loop, &st->async);
 		errno = saved;
 		return;
 	}
 	shim_passthrough++;
-	if (st) {
-		count_handler(st, sig);
-		ev_async_send(st->loop, &st->async);
-	}
+	target = !(__atomic_load_n(&st->main_gs.blocked, __ATOMIC_ACQUIRE) & SIG_BIT(sig))
+	             ? &st->main_gs
+	             : cur;
+	count_for(st, target, sig);
+	if (!target)
+		(void)ring_put(st, SIG_EV_INTR, sig, info, NULL, NULL);
+	ev_async_send(st->loop, &st->async);
 	errno = saved;
-	call_user(sig, info, uctx);
+	call_user(__atomic_load_n(&handlers[sig].fn, __ATOMIC_ACQUIRE),
+	          __atomic_load_n(&handlers[sig].flags, __ATOMIC_RELAXED), sig, info, uctx);
 	shim_passthrough--;
 }
 
@@ -487,318 +863,223 @@ sighandler_t signal(int sig, sighandler_t handler)
 	return old.sa_handler;
 }
 
-/* ---- waiting for signals ----------------------------------------------------
- *
- * sigwait, sigwaitinfo and sigtimedwait park the calling green thread on a
- * signalfd for the set: a signal every thread blocks stays pending on the
- * process (or the OS thread), the signalfd turns readable on the hub's
- * poll, and a zero-timeout sigtimedwait takes it, atomically, so two green
- * threads waiting for one signal cannot both have it.  A signal the
- * program has a handler for and does not block reaches the wrapper
- * instead, which gives it to the waiting green thread (see sig_wrapper).
- * pause and sigsuspend park until a handler runs.
- */
+/* ---- masks ----------------------------------------------------------------------- */
 
-static uint64_t set_bits(const sigset_t *set)
+void shim_sig_set_blocked(struct shim_gsig *gs, uint64_t blocked)
 {
-	uint64_t bits = 0;
+	struct sigstate *st = gs->st;
 
-	for (int sig = 1; sig < 65 && sig < _NSIG; sig++) {
-		if (sigismember(set, sig) == 1)
-			bits |= SIG_BIT(sig);
-	}
-	return bits;
-}
+	set_blocked_only(gs, blocked);
+	/* What was pending on the hub for want of a taker is this thread's
+	 * now, if it lets it in (as the kernel gives a process's pending
+	 * signal to the thread that unblocks it). */
+	if (st && (st->taken & ~gs->blocked)) {
+		uint64_t mine = st->taken & ~gs->blocked;
 
-/* One signal of set the wrapper took for a sigwait: its number, or 0. */
-static int taken_take(struct sigstate *st, uint64_t set, siginfo_t *info)
-{
-	uint64_t mine = st->taken & set;
-	int sig;
-
-	if (!mine)
-		return 0;
-	sig = __builtin_ctzll(mine) + 1;
-	st->taken &= ~SIG_BIT(sig);
-	*info = st->taken_info[sig - 1];
-	return sig;
-}
-
-static void waiters_changed(struct sigstate *st)
-{
-	uint64_t all = 0;
-
-	for (struct sig_waiter *w = st->waiters; w; w = w->next)
-		all |= w->set;
-	__atomic_store_n(&st->waited, all, __ATOMIC_RELEASE);
-}
-
-static void waiter_link(struct sigstate *st, struct sig_waiter *w)
-{
-	w->prev = NULL;
-	w->next = st->waiters;
-	if (st->waiters)
-		st->waiters->prev = w;
-	st->waiters = w;
-	waiters_changed(st);
-}
-
-static void waiter_unlink(struct sigstate *st, struct sig_waiter *w)
-{
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		st->waiters = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	waiters_changed(st);
-}
-
-/* A signal of want pending now (taken by the wrapper, or in the kernel):
- * its number, 0 if none, -1 with errno. */
-static int sig_take_now(struct sigstate *st, const sigset_t *want, uint64_t bits,
-                        siginfo_t *info)
-{
-	static const struct timespec zero;
-	int sig;
-
-	ring_drain(st);
-	sig = taken_take(st, bits, info);
-	if (sig > 0)
-		return sig;
-	sig = SHIM_REAL(sigtimedwait)(want, info, &zero);
-	if (sig > 0)
-		return sig;
-	return errno == EAGAIN ? 0 : -1;
-}
-
-/*
- * The green body of the sigwait family: the signal taken, or -1 with errno
- * (EAGAIN at the deadline; EINTR when intr and a handler for a signal
- * outside the set ran).
- */
-static int sigwait_green(struct green_hub *h, const sigset_t *set, siginfo_t *info,
-                         int64_t deadline, bool intr)
-{
-	struct sigstate *st = sigstate_get();
-	struct sig_waiter me = {0};
-	struct shim_intr in;
-	siginfo_t local;
-	sigset_t want = *set;
-	int sfd = -1, sig, err = 0;
-
-	if (!info)
-		info = &local;
-	sigdelset(&want, SIGKILL);
-	sigdelset(&want, SIGSTOP);
-	if (!st)
-		return SHIM_REAL(sigtimedwait)(&want, info, NULL);
-	me.g = h->current;
-	me.set = set_bits(&want);
-	shim_intr_begin(&in, true);
-	waiter_link(st, &me);
-	for (;;) {
-		sig = sig_take_now(st, &want, me.set, info);
-		if (sig != 0 || (errno == EINTR && intr)) {
-			err = errno;
-			break;
-		}
-		if (sfd < 0) {
-			sfd = SHIM_REAL(signalfd)(-1, &want, SFD_NONBLOCK | SFD_CLOEXEC);
-			if (sfd < 0) {
-				sig = -1;
-				err = errno;
-				break;
+		for (int sig = 1; sig <= SIG_NMAX; sig++) {
+			if (mine & SIG_BIT(sig)) {
+				st->taken &= ~SIG_BIT(sig);
+				post_to(st, gs, sig, &st->taken_info[sig - 1]);
 			}
 		}
-		if (shim_wait_fd_intr(h, sfd, GREEN_READ, deadline, intr ? &in : NULL, true) < 0) {
-			err = errno;
-			/* A signal that came with the deadline or the handler
-			 * still counts, as in the kernel. */
-			sig = sig_take_now(st, &want, me.set, info);
-			if (sig <= 0) {
-				sig = -1;
-				break;
-			}
-			err = 0;
+	}
+	if (gs->pending & ~gs->blocked)
+		shim_sig_deliver(gs);
+}
+
+/* The calling green thread's record, if masks are per green thread. */
+static struct shim_gsig *mask_owner(void)
+{
+	if (!shim_patched[SHIM_THREAD] || shim_passthrough)
+		return NULL;
+	return shim_sig_self();
+}
+
+static int green_sigmask(struct shim_gsig *gs, int how, const sigset_t *set, sigset_t *old)
+{
+	uint64_t cur = gs->blocked, bits;
+
+	if (set) {
+		bits = shim_set_bits(set);
+		switch (how) {
+		case SIG_BLOCK:
+			bits = cur | bits;
 			break;
+		case SIG_UNBLOCK:
+			bits = cur & ~bits;
+			break;
+		case SIG_SETMASK:
+			break;
+		default:
+			return EINVAL;
 		}
 	}
-	waiter_unlink(st, &me);
-	if (sfd >= 0) {
-		shim_fd_closing(sfd);
-		SHIM_REAL(close)(sfd);
-	}
-	if (sig > 0)
-		return sig;
-	errno = err;
-	return -1;
-}
-
-static bool timespec_ok(const struct timespec *ts)
-{
-	return ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L;
-}
-
-int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *timeout)
-{
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-	int64_t ns;
-
-	if (!h || shim_alone(h) || (timeout && !timespec_ok(timeout)) ||
-	    (timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0))
-		return SHIM_REAL(sigtimedwait)(set, info, timeout);
-	if (!timeout)
-		return sigwait_green(h, set, info, GREEN_FOREVER, true);
-	ns = timeout->tv_sec > INT64_MAX / GREEN_SEC - 1
-	         ? INT64_MAX / 2
-	         : (int64_t)timeout->tv_sec * GREEN_SEC + timeout->tv_nsec;
-	return sigwait_green(h, set, info, green_now() + ns, true);
-}
-
-int sigwaitinfo(const sigset_t *set, siginfo_t *info)
-{
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-
-	if (!h || shim_alone(h))
-		return SHIM_REAL(sigwaitinfo)(set, info);
-	return sigwait_green(h, set, info, GREEN_FOREVER, true);
-}
-
-/* POSIX: never EINTR (glibc retries); the error is the return value. */
-int sigwait(const sigset_t *set, int *sig)
-{
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-	int rc;
-
-	if (!h || shim_alone(h))
-		return SHIM_REAL(sigwait)(set, sig);
-	rc = sigwait_green(h, set, NULL, GREEN_FOREVER, false);
-	if (rc < 0)
-		return errno;
-	*sig = rc;
+	if (old)
+		shim_bits_set(cur, old);
+	if (set)
+		shim_sig_set_blocked(gs, bits);
 	return 0;
 }
 
-/*
- * Park until a handler runs (in begun), then -1/EINTR.  When every green
- * thread waits on another and no watcher can fire, only a signal can
- * change anything: the OS thread waits for it in the kernel, with mask.
- */
-static int park_for_handler(struct green_hub *h, struct shim_intr *in, const sigset_t *mask)
+int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-	for (;;) {
-		int rc, err;
+	struct shim_gsig *gs = mask_owner();
 
-		if (shim_intr_arm(h, in) < 0)
-			break;
-		rc = green__park(h, GREEN_WAIT_OTHER, NULL, GREEN_FOREVER, 0);
-		err = errno;
-		shim_intr_disarm(in);
-		if (rc == 0)
-			continue; /* looked at again by a restarting handler */
-		if (err == EDEADLK) {
-			SHIM_REAL(sigsuspend)(mask);
-			break;
-		}
-		if (err != EINTR) {
-			errno = err;
-			return -1;
-		}
-		break;
+	if (!gs)
+		return real_sigmask(how, set, old);
+	return green_sigmask(gs, how, set, old);
+}
+
+int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	struct shim_gsig *gs = mask_owner();
+	int rc;
+
+	if (!gs)
+		return SHIM_REAL(sigprocmask)(how, set, old);
+	rc = green_sigmask(gs, how, set, old);
+	if (rc) {
+		errno = rc;
+		return -1;
 	}
-	errno = EINTR;
-	return -1;
+	return 0;
 }
 
-int pause(void)
+/* Pending for the calling thread: the kernel's, the hub's, its own. */
+int sigpending(sigset_t *set)
 {
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-	struct shim_intr in;
-	sigset_t mask;
+	struct shim_gsig *gs = mask_owner();
+	sigset_t kernel;
+	uint64_t bits;
 
-	if (!h || shim_alone(h))
-		return SHIM_REAL(pause)();
-	shim_intr_begin(&in, true);
-	SHIM_REAL(pthread_sigmask)(SIG_SETMASK, NULL, &mask);
-	return park_for_handler(h, &in, &mask);
+	if (!gs || !gs->st)
+		return SHIM_REAL(sigpending)(set);
+	if (SHIM_REAL(sigpending)(&kernel) < 0)
+		return -1;
+	bits = (shim_set_bits(&kernel) | gs->st->taken | gs->pending) & gs->blocked;
+	shim_bits_set(bits, set);
+	return 0;
+}
+
+/* ---- sending to a green thread ----------------------------------------------------- */
+
+int shim_sig_target(pthread_t th, struct shim_gsig **out)
+{
+	struct sigstate *st = shim_sigstate();
+
+	*out = NULL;
+	if (!st)
+		return 0;
+	if (pthread_equal(th, SHIM_REAL(pthread_self)())) {
+		*out = &st->main_gs;
+		return 0;
+	}
+	return shim_thread_gsig_find(th, out);
 }
 
 /*
- * The mask is the OS thread's while the green thread waits: every green
- * thread of this hub runs with it meanwhile (the thread module does not
- * give green threads masks of their own).
+ * The signal goes into the target's pending set; the target runs its
+ * handler on its own stack when it next passes a delivery point, and a
+ * call it is parked in ends with EINTR where the kernel's would.  Sent to
+ * itself, it runs before the call returns, as raise's does.
  */
-int sigsuspend(const sigset_t *mask)
+static int send_green(struct shim_gsig *gs, int sig, const union sigval *value)
 {
-	struct green_hub *h = shim_hub_for(SHIM_THREAD);
-	struct shim_intr in;
-	sigset_t old;
-	int rc, err;
+	struct sigstate *st = gs->st;
+	siginfo_t info;
 
-	if (!h || shim_alone(h))
-		return SHIM_REAL(sigsuspend)(mask);
-	/* Begun first: a signal the new mask lets in runs its handler as
-	 * soon as the mask is set. */
-	shim_intr_begin(&in, true);
-	SHIM_REAL(pthread_sigmask)(SIG_SETMASK, mask, &old);
-	rc = park_for_handler(h, &in, mask);
-	err = errno;
-	SHIM_REAL(pthread_sigmask)(SIG_SETMASK, &old, NULL);
-	errno = err;
-	return rc;
-}
-
-int __sigsuspend(const sigset_t *mask);
-int __sigsuspend(const sigset_t *mask)
-{
-	return sigsuspend(mask);
-}
-
-/* ---- signalfd ------------------------------------------------------------------
- *
- * A blocking read on a signalfd parks the green thread until the hub's poll
- * says the fd is readable (the OS thread's and the process's pending
- * signals, which is what the fd reports), then reads.  The fd table knows
- * signalfds from their creation; socket.c's read() hands them here.
- */
-int signalfd(int fd, const sigset_t *mask, int flags)
-{
-	int rc = SHIM_REAL(signalfd)(fd, mask, flags);
-
-	if (rc >= 0 && fd < 0 && !shim_passthrough &&
-	    (shim_patched[SHIM_SOCKET] || shim_patched[SHIM_OS]))
-		shim_fd_created(rc, SHIM_FD_SIGNAL, (flags & SFD_NONBLOCK) != 0, false);
-	return rc;
-}
-
-ssize_t shim_signalfd_read(struct green_hub *h, struct shim_fd *e, int fd, void *buf,
-                           size_t len)
-{
-	struct shim_intr in;
-
-	if (e->user_nonblock || shim_alone(h))
-		return SHIM_REAL(read)(fd, buf, len);
-	shim_intr_begin(&in, false);
-	for (;;) {
-		int ready = shim_ready_now(fd, GREEN_READ);
-
-		if (ready != 0)
-			return SHIM_REAL(read)(fd, buf, len); /* data, or the error */
-		if (shim_wait_fd_intr(h, fd, GREEN_READ, GREEN_FOREVER, &in, false) < 0) {
-			int err = errno;
-
-			/* The kernel prefers a ready result to the signal. */
-			if (err == EINTR && shim_ready_now(fd, GREEN_READ) > 0)
-				return SHIM_REAL(read)(fd, buf, len);
-			errno = err;
-			return -1;
-		}
+	if (sig < 0 || sig >= _NSIG || sig > SIG_NMAX)
+		return EINVAL;
+	if (sig == 0)
+		return 0;
+	if (!st)
+		return 0; /* finished, not joined yet: glibc drops the signal */
+	default_info(sig, &info);
+	info.si_code = value ? SI_QUEUE : SI_TKILL;
+	if (value)
+		info.si_value = *value;
+	post_to(st, gs, sig, &info);
+	if (gs == shim_sig_self()) {
+		if (gs->pending & ~gs->blocked)
+			shim_sig_deliver(gs);
+	} else {
+		shim_sig_kick(st);
 	}
+	return 0;
 }
 
-/* In a fork child: the forking thread's record is now the main one. */
+/* A green thread's record must only be touched on its own hub's thread. */
+static bool on_hub_of(const struct shim_gsig *gs)
+{
+	return !shim_passthrough && gs->st && gs->st == shim_tls_sig;
+}
+
+void shim_sig_wake(struct shim_gsig *gs)
+{
+	if (!gs->st)
+		return;
+	if (on_hub_of(gs))
+		shim_sig_kick(gs->st);
+	else
+		ev_async_send(gs->st->loop, &gs->st->async);
+}
+
+int pthread_kill(pthread_t th, int sig)
+{
+	struct shim_gsig *gs = NULL;
+	int rc = shim_patched[SHIM_THREAD] ? shim_sig_target(th, &gs) : 0;
+
+	if (rc)
+		return rc;
+	if (!gs)
+		return SHIM_REAL(pthread_kill)(th, sig);
+	if (!on_hub_of(gs))
+		return sig == 0 ? 0 : (kill(getpid(), sig) < 0 ? errno : 0);
+	return send_green(gs, sig, NULL);
+}
+
+int pthread_sigqueue(pthread_t th, int sig, const union sigval value)
+{
+	struct shim_gsig *gs = NULL;
+	int rc = shim_patched[SHIM_THREAD] ? shim_sig_target(th, &gs) : 0;
+
+	if (rc)
+		return rc;
+	if (!gs)
+		return SHIM_REAL(pthread_sigqueue)(th, sig, value);
+	if (!on_hub_of(gs))
+		return sig == 0 ? 0 : (sigqueue(getpid(), sig, value) < 0 ? errno : 0);
+	return send_green(gs, sig, &value);
+}
+
+/* ---- fork ------------------------------------------------------------------------ */
+
+/*
+ * In the child only the forking thread lives on: its record is the OS
+ * thread's main one now, the only green thread left, and the kernel's mask
+ * (the forking OS thread's) becomes that thread's own.
+ */
 void shim_signal_after_fork(void)
 {
-	__atomic_store_n(&main_sig, tls_sig, __ATOMIC_RELEASE);
+	struct sigstate *st = shim_tls_sig;
+	struct shim_gsig *self = current_gsig(st);
+	sigset_t mask;
+
+	__atomic_store_n(&main_sig, st, __ATOMIC_RELEASE);
+	if (!st)
+		return;
+	st->head = NULL;
+	st->waiters = NULL;
+	__atomic_store_n(&st->waited, 0, __ATOMIC_RELEASE);
+	st->ring_head = st->ring_tail = 0;
+	memset(st->ring, 0, sizeof(st->ring));
+	st->records = NULL;
+	memset(st->unblocked, 0, sizeof(st->unblocked));
+	if (self) {
+		records_link(st, self);
+		shim_bits_set(self->blocked, &mask);
+		real_sigmask(SIG_SETMASK, &mask, NULL);
+	}
+	if (self != &st->main_gs)
+		st->main_gs.blocked = ~(uint64_t)0 & ~SIG_UNBLOCKABLE; /* it never runs again */
 }

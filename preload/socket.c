@@ -234,7 +234,7 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(recvfrom)(fd, buf, len, flags, addr, alen);
-	return sock_recvfrom(h, e, fd, buf, len, flags, addr, alen, false);
+	return shim_cancel_after(sock_recvfrom(h, e, fd, buf, len, flags, addr, alen, false));
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -244,7 +244,7 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(recv)(fd, buf, len, flags);
-	return sock_recvfrom(h, e, fd, buf, len, flags, NULL, NULL, false);
+	return shim_cancel_after(sock_recvfrom(h, e, fd, buf, len, flags, NULL, NULL, false));
 }
 
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
@@ -604,8 +604,8 @@ static bool stale_socket(int fd, ssize_t n)
 		if (!e_)                                                     \
 			return SHIM_REAL(real)(fd, __VA_ARGS__);             \
 		if (e_->kind != SHIM_FD_SOCKET)                              \
-			return os_call(h_, e_, fd, __VA_ARGS__);             \
-		n_ = sock_call(h_, e_, fd, __VA_ARGS__);                     \
+			return shim_cancel_after(os_call(h_, e_, fd, __VA_ARGS__)); \
+		n_ = shim_cancel_after(sock_call(h_, e_, fd, __VA_ARGS__));  \
 		if (tries_ > 0 || !stale_socket(fd, n_))                     \
 			return n_;                                           \
 	}
@@ -630,7 +630,7 @@ static ssize_t do_read(int fd, void *buf, size_t len)
 	struct shim_fd *se = signalfd_entry(fd, &sh);
 
 	if (se)
-		return shim_signalfd_read(sh, se, fd, buf, len);
+		return shim_cancel_after(shim_signalfd_read(sh, se, fd, buf, len));
 	DISPATCH_IO(read, shim_os_read, shim_sock_read, buf, len)
 }
 
@@ -790,12 +790,12 @@ static int sock_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 
 int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-	return sock_accept(fd, addr, alen, 0);
+	return (int)shim_cancel_after(sock_accept(fd, addr, alen, 0));
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	return sock_accept(fd, addr, alen, flags);
+	return (int)shim_cancel_after(sock_accept(fd, addr, alen, flags));
 }
 
 /* One connect attempt that cannot block: the socket is non-blocking for the

@@ -20,16 +20,27 @@ static inline void conf_sig_count(int sig)
 	conf_sig_last = sig;
 }
 
-/* Install conf_sig_count for sig with flags (SA_RESTART or 0). */
-static inline void conf_sig_install(int sig, int flags)
+/* Install fn (or, if fn is NULL, the SA_SIGINFO handler info_fn) for sig
+ * with flags (SA_RESTART or 0). */
+static inline void conf_sig_set(int sig, void (*fn)(int),
+                                void (*info_fn)(int, siginfo_t *, void *), int flags)
 {
 	struct sigaction sa;
 
 	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = conf_sig_count;
-	sa.sa_flags = flags;
+	if (fn)
+		sa.sa_handler = fn;
+	else
+		sa.sa_sigaction = info_fn;
+	sa.sa_flags = flags | (fn ? 0 : SA_SIGINFO);
 	sigemptyset(&sa.sa_mask);
 	sigaction(sig, &sa, NULL);
+}
+
+/* Install conf_sig_count for sig with flags (SA_RESTART or 0). */
+static inline void conf_sig_install(int sig, int flags)
+{
+	conf_sig_set(sig, conf_sig_count, NULL, flags);
 }
 
 static inline void conf_sig_block(int how, int sig)
