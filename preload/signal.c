@@ -749,7 +749,7 @@ static void sig_wrapper(int sig, siginfo_t *info, void *uctx)
 	int saved = errno;
 	struct sigstate *st = shim_tls_sig;
 	struct shim_gsig *cur, *target;
-	bool foreign = false;
+	bool foreign = false, masks;
 
 	if (!st && shim_passthrough) {
 		st = __atomic_load_n(&main_sig, __ATOMIC_ACQUIRE);
@@ -762,7 +762,11 @@ static void sig_wrapper(int sig, siginfo_t *info, void *uctx)
 		errno = saved;
 		return;
 	}
-	cur = foreign ? NULL : current_gsig(st);
+	/* Masks are per green thread only with the thread module: else the
+	 * kernel's mask is the whole truth, and the main greenlet (with the
+	 * OS thread's other waits) takes every signal. */
+	masks = shim_patched[SHIM_THREAD];
+	cur = foreign || !masks ? NULL : current_gsig(st);
 	if (!synchronous(sig, info) &&
 	    ((__atomic_load_n(&st->waited, __ATOMIC_ACQUIRE) & SIG_BIT(sig)) ||
 	     (cur && (__atomic_load_n(&cur->blocked, __ATOMIC_ACQUIRE) & SIG_BIT(sig))))) {
@@ -773,7 +777,7 @@ static void sig_wrapper(int sig, siginfo_t *info, void *uctx)
 		return;
 	}
 	shim_passthrough++;
-	target = !(__atomic_load_n(&st->main_gs.blocked, __ATOMIC_ACQUIRE) & SIG_BIT(sig))
+	target = !masks || !(__atomic_load_n(&st->main_gs.blocked, __ATOMIC_ACQUIRE) & SIG_BIT(sig))
 	             ? &st->main_gs
 	             : cur;
 	count_for(st, target, sig);
