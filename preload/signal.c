@@ -1,9 +1,10 @@
 /*
  * signal.c - the program's signal handlers, run through the shim's wrapper;
- * each green thread's mask and the signals sent to it (pthread_sigmask,
- * sigprocmask, sigpending, pthread_kill, pthread_sigqueue); and the EINTR
- * handlers give greened calls.  shim_signal.h says how signals and green
- * threads fit together; signal_wait.c waits for signals.
+ * each green thread's signal record, and the delivery of what is pending
+ * on it; and the EINTR handlers give greened calls.  shim_signal.h says how
+ * signals and green threads fit together; signal_thread.c holds the calls
+ * about one thread's signals (masks, pthread_kill), signal_wait.c those
+ * that wait for signals.
  *
  * A handler interrupts what the OS thread is doing, which may be the hub in
  * the middle of its own queues: so the wrapper only counts, fills a slot of
@@ -269,8 +270,7 @@ void shim_sig_thread_fini(struct shim_gsig *gs)
 	kernel_follow(st, changed);
 }
 
-/* Change gs's mask and the kernel's with it; delivers nothing. */
-static void set_blocked_only(struct shim_gsig *gs, uint64_t blocked)
+void shim_sig_set_blocked_only(struct shim_gsig *gs, uint64_t blocked)
 {
 	struct sigstate *st = gs->st;
 	uint64_t old = gs->blocked, changed;
@@ -335,8 +335,7 @@ static struct shim_gsig *pick_target(struct sigstate *st, int sig)
 	return NULL;
 }
 
-/* sig is now pending on gs (hub side, normal context). */
-static void post_to(struct sigstate *st, struct shim_gsig *gs, int sig, const siginfo_t *info)
+void shim_sig_post(struct sigstate *st, struct shim_gsig *gs, int sig, const siginfo_t *info)
 {
 	if (!(gs->pending & SIG_BIT(sig))) {
 		if (!gs->infos)
@@ -349,7 +348,7 @@ static void post_to(struct sigstate *st, struct shim_gsig *gs, int sig, const si
 		count_for(st, gs, sig);
 }
 
-static void default_info(int sig, siginfo_t *info)
+void shim_sig_default_info(int sig, siginfo_t *info)
 {
 	memset(info, 0, sizeof(*info));
 	info->si_signo = sig;
@@ -369,7 +368,7 @@ int shim_sig_take(struct sigstate *st, struct shim_gsig *gs, uint64_t set, sigin
 		if (gs->infos)
 			*info = gs->infos[sig - 1];
 		else
-			default_info(sig, info);
+			shim_sig_default_info(sig, info);
 		return sig;
 	}
 	if ((mine = st->taken & set) != 0) {
@@ -414,7 +413,7 @@ static void take_on_hub(struct sigstate *st, int sig, const siginfo_t *info)
 	if (info)
 		st->taken_info[sig - 1] = *info;
 	else
-		default_info(sig, &st->taken_info[sig - 1]);
+		shim_sig_default_info(sig, &st->taken_info[sig - 1]);
 }
 
 static void ring_drain(struct sigstate *st)
@@ -471,7 +470,7 @@ static void taken_dispatch(struct sigstate *st)
 		gs = pick_target(st, sig);
 		if (gs) {
 			st->taken &= ~SIG_BIT(sig);
-			post_to(st, gs, sig, &st->taken_info[sig - 1]);
+			shim_sig_post(st, gs, sig, &st->taken_info[sig - 1]);
 		}
 	}
 }
@@ -685,7 +684,7 @@ static void deliver_one(struct shim_gsig *gs, int sig, siginfo_t *info)
 	}
 	u.fn = __atomic_load_n(&handlers[sig].fn, __ATOMIC_ACQUIRE);
 	u.flags = __atomic_load_n(&handlers[sig].flags, __ATOMIC_RELAXED);
-	set_blocked_only(gs, mask | shim_set_bits(&cur.sa_mask) |
+	shim_sig_set_blocked_only(gs, mask | shim_set_bits(&cur.sa_mask) |
 	                         ((cur.sa_flags & SA_NODEFER) ? 0 : SIG_BIT(sig)));
 	if (cur.sa_flags & SA_RESETHAND) {
 		struct sigaction dfl;
@@ -699,7 +698,7 @@ static void deliver_one(struct shim_gsig *gs, int sig, siginfo_t *info)
 	shim_passthrough++;
 	call_user(u.fn, u.flags, sig, info, &uc);
 	shim_passthrough--;
-	set_blocked_only(gs, mask);
+	shim_sig_set_blocked_only(gs, mask);
 }
 
 void shim_sig_deliver(struct shim_gsig *gs)
@@ -715,7 +714,7 @@ void shim_sig_deliver(struct shim_gsig *gs)
 		if (gs->infos)
 			info = gs->infos[sig - 1];
 		else
-			default_info(sig, &info);
+			shim_sig_default_info(sig, &info);
 		deliver_one(gs, sig, &info);
 	}
 	errno = saved;
@@ -865,195 +864,6 @@ sighandler_t signal(int sig, sighandler_t handler)
 	if (sigaction(sig, &act, &old) < 0)
 		return SIG_ERR;
 	return old.sa_handler;
-}
-
-/* ---- masks ----------------------------------------------------------------------- */
-
-void shim_sig_set_blocked(struct shim_gsig *gs, uint64_t blocked)
-{
-	struct sigstate *st = gs->st;
-
-	set_blocked_only(gs, blocked);
-	/* What was pending on the hub for want of a taker is this thread's
-	 * now, if it lets it in (as the kernel gives a process's pending
-	 * signal to the thread that unblocks it). */
-	if (st && (st->taken & ~gs->blocked)) {
-		uint64_t mine = st->taken & ~gs->blocked;
-
-		for (int sig = 1; sig <= SIG_NMAX; sig++) {
-			if (mine & SIG_BIT(sig)) {
-				st->taken &= ~SIG_BIT(sig);
-				post_to(st, gs, sig, &st->taken_info[sig - 1]);
-			}
-		}
-	}
-	if (gs->pending & ~gs->blocked)
-		shim_sig_deliver(gs);
-}
-
-/* The calling green thread's record, if masks are per green thread. */
-static struct shim_gsig *mask_owner(void)
-{
-	if (!shim_patched[SHIM_THREAD] || shim_passthrough)
-		return NULL;
-	return shim_sig_self();
-}
-
-static int green_sigmask(struct shim_gsig *gs, int how, const sigset_t *set, sigset_t *old)
-{
-	uint64_t cur = gs->blocked, bits;
-
-	if (set) {
-		bits = shim_set_bits(set);
-		switch (how) {
-		case SIG_BLOCK:
-			bits = cur | bits;
-			break;
-		case SIG_UNBLOCK:
-			bits = cur & ~bits;
-			break;
-		case SIG_SETMASK:
-			break;
-		default:
-			return EINVAL;
-		}
-	}
-	if (old)
-		shim_bits_set(cur, old);
-	if (set)
-		shim_sig_set_blocked(gs, bits);
-	return 0;
-}
-
-int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
-{
-	struct shim_gsig *gs = mask_owner();
-
-	if (!gs)
-		return real_sigmask(how, set, old);
-	return green_sigmask(gs, how, set, old);
-}
-
-int sigprocmask(int how, const sigset_t *set, sigset_t *old)
-{
-	struct shim_gsig *gs = mask_owner();
-	int rc;
-
-	if (!gs)
-		return SHIM_REAL(sigprocmask)(how, set, old);
-	rc = green_sigmask(gs, how, set, old);
-	if (rc) {
-		errno = rc;
-		return -1;
-	}
-	return 0;
-}
-
-/* Pending for the calling thread: the kernel's, the hub's, its own. */
-int sigpending(sigset_t *set)
-{
-	struct shim_gsig *gs = mask_owner();
-	sigset_t kernel;
-	uint64_t bits;
-
-	if (!gs || !gs->st)
-		return SHIM_REAL(sigpending)(set);
-	if (SHIM_REAL(sigpending)(&kernel) < 0)
-		return -1;
-	bits = (shim_set_bits(&kernel) | gs->st->taken | gs->pending) & gs->blocked;
-	shim_bits_set(bits, set);
-	return 0;
-}
-
-/* ---- sending to a green thread ----------------------------------------------------- */
-
-int shim_sig_target(pthread_t th, struct shim_gsig **out)
-{
-	struct sigstate *st = shim_sigstate();
-
-	*out = NULL;
-	if (!st)
-		return 0;
-	if (pthread_equal(th, SHIM_REAL(pthread_self)())) {
-		*out = &st->main_gs;
-		return 0;
-	}
-	return shim_thread_gsig_find(th, out);
-}
-
-/*
- * The signal goes into the target's pending set; the target runs its
- * handler on its own stack when it next passes a delivery point, and a
- * call it is parked in ends with EINTR where the kernel's would.  Sent to
- * itself, it runs before the call returns, as raise's does.
- */
-static int send_green(struct shim_gsig *gs, int sig, const union sigval *value)
-{
-	struct sigstate *st = gs->st;
-	siginfo_t info;
-
-	if (sig < 0 || sig >= _NSIG || sig > SIG_NMAX)
-		return EINVAL;
-	if (sig == 0)
-		return 0;
-	if (!st)
-		return 0; /* finished, not joined yet: glibc drops the signal */
-	default_info(sig, &info);
-	info.si_code = value ? SI_QUEUE : SI_TKILL;
-	if (value)
-		info.si_value = *value;
-	post_to(st, gs, sig, &info);
-	if (gs == shim_sig_self()) {
-		if (gs->pending & ~gs->blocked)
-			shim_sig_deliver(gs);
-	} else {
-		shim_sig_kick(st);
-	}
-	return 0;
-}
-
-/* A green thread's record must only be touched on its own hub's thread. */
-static bool on_hub_of(const struct shim_gsig *gs)
-{
-	return !shim_passthrough && gs->st && gs->st == shim_tls_sig;
-}
-
-void shim_sig_wake(struct shim_gsig *gs)
-{
-	if (!gs->st)
-		return;
-	if (on_hub_of(gs))
-		shim_sig_kick(gs->st);
-	else
-		ev_async_send(gs->st->loop, &gs->st->async);
-}
-
-int pthread_kill(pthread_t th, int sig)
-{
-	struct shim_gsig *gs = NULL;
-	int rc = shim_patched[SHIM_THREAD] ? shim_sig_target(th, &gs) : 0;
-
-	if (rc)
-		return rc;
-	if (!gs)
-		return SHIM_REAL(pthread_kill)(th, sig);
-	if (!on_hub_of(gs))
-		return sig == 0 ? 0 : (kill(getpid(), sig) < 0 ? errno : 0);
-	return send_green(gs, sig, NULL);
-}
-
-int pthread_sigqueue(pthread_t th, int sig, const union sigval value)
-{
-	struct shim_gsig *gs = NULL;
-	int rc = shim_patched[SHIM_THREAD] ? shim_sig_target(th, &gs) : 0;
-
-	if (rc)
-		return rc;
-	if (!gs)
-		return SHIM_REAL(pthread_sigqueue)(th, sig, value);
-	if (!on_hub_of(gs))
-		return sig == 0 ? 0 : (sigqueue(getpid(), sig, value) < 0 ? errno : 0);
-	return send_green(gs, sig, &value);
 }
 
 /* ---- fork ------------------------------------------------------------------------ */

@@ -1,8 +1,9 @@
 /*
- * signal_int.h - what signal.c (handlers, masks, delivery, EINTR, sending)
- * and signal_wait.c (sigwait and friends, pause, sigsuspend, signalfd)
- * share: the per-OS-thread record and the ring the wrapper writes from
- * signal context.  Nothing outside these two files includes it.
+ * signal_int.h - what signal.c (handlers, records, delivery, EINTR),
+ * signal_thread.c (masks, sending) and signal_wait.c (sigwait and friends,
+ * pause, sigsuspend, signalfd) share: the per-OS-thread record and the ring
+ * the wrapper writes from signal context.  Nothing outside these files
+ * includes it.
  */
 #ifndef GREEN_SIGNAL_INT_H
 #define GREEN_SIGNAL_INT_H
@@ -82,6 +83,14 @@ void shim_bits_set(uint64_t bits, sigset_t *set);
 /* Give the calling green thread's record a new mask (the kernel's follows),
  * then deliver what it now lets in. */
 void shim_sig_set_blocked(struct shim_gsig *gs, uint64_t blocked);
+/* Change gs's mask and the kernel's with it; delivers nothing. */
+void shim_sig_set_blocked_only(struct shim_gsig *gs, uint64_t blocked);
+/* sig is now pending on gs (hub side, normal context), counted for the
+ * EINTR of gs's waits if gs lets it in. */
+void shim_sig_post(struct sigstate *st, struct shim_gsig *gs, int sig,
+                   const siginfo_t *info);
+/* What the kernel fills in for a signal sent by this process. */
+void shim_sig_default_info(int sig, siginfo_t *info);
 /* Run the handlers of what is pending on gs and not blocked. */
 void shim_sig_deliver(struct shim_gsig *gs);
 /* Take a signal of set pending on the hub or on gs: its number, or 0. */
