@@ -269,7 +269,7 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(recvmsg)(fd, msg, flags);
-	return sock_recvmsg(h, e, fd, msg, flags, false);
+	return shim_cancel_after(sock_recvmsg(h, e, fd, msg, flags, false));
 }
 
 static int64_t ts_ns(const struct timespec *ts)
@@ -504,7 +504,7 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(sendto)(fd, buf, len, flags, addr, alen);
-	return sock_sendto(h, e, fd, buf, len, flags, addr, alen, false);
+	return shim_cancel_after(sock_sendto(h, e, fd, buf, len, flags, addr, alen, false));
 }
 
 ssize_t send(int fd, const void *buf, size_t len, int flags)
@@ -514,7 +514,7 @@ ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(send)(fd, buf, len, flags);
-	return sock_sendto(h, e, fd, buf, len, flags, NULL, 0, false);
+	return shim_cancel_after(sock_sendto(h, e, fd, buf, len, flags, NULL, 0, false));
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -524,7 +524,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if (!e || (flags & MSG_DONTWAIT) || !msg)
 		return SHIM_REAL(sendmsg)(fd, msg, flags);
-	return sock_sendmsg(h, e, fd, msg, flags, false);
+	return shim_cancel_after(sock_sendmsg(h, e, fd, msg, flags, false));
 }
 
 int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)

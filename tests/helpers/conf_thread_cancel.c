@@ -1,6 +1,6 @@
 /*
  * conf_thread_cancel - pthread_cancel of threads parked at cancellation
- * points (read on a pipe, sleep, pthread_cond_wait, pthread_join): each
+ * points (read on a pipe, recv, sleep, pthread_cond_wait, pthread_join): each
  * runs its cleanup handlers newest first, a condition wait's with the
  * mutex taken back, and its join returns PTHREAD_CANCELED; a thread with
  * cancellation disabled goes on until it enables it and reaches
@@ -8,7 +8,9 @@
  */
 #include "conf_thread.h"
 
-static int fds[2];
+#include <sys/socket.h>
+
+static int fds[2], sv[2];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t cond = PTHREAD_COND_INITIALIZER;
 static pthread_t parked;
@@ -42,6 +44,18 @@ static void *in_read(void *arg)
 	read(fds[0], &c, 1);
 	note("read-returned");
 	pthread_cleanup_pop(0);
+	pthread_cleanup_pop(0);
+	return NULL;
+}
+
+static void *in_recv(void *arg)
+{
+	char c;
+
+	(void)arg;
+	pthread_cleanup_push(cleanup, "recv-handler");
+	recv(sv[0], &c, 1, 0);
+	note("recv-returned");
 	pthread_cleanup_pop(0);
 	return NULL;
 }
@@ -113,9 +127,10 @@ static void cancel_one(const char *what, void *(*fn)(void *))
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	if (pipe(fds) < 0)
+	if (pipe(fds) < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0)
 		return 1;
 	cancel_one("read", in_read);
+	cancel_one("recv", in_recv);
 	cancel_one("sleep", in_sleep);
 	cancel_one("cond_wait", in_cond);
 	printf("mutex free after: %s\n", pthread_mutex_trylock(&lock) == 0 ? "yes" : "no");
