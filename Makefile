@@ -90,6 +90,8 @@ $(B)/obj/libgreen/%.o: XFLAGS = $(LIBGREEN_FLAGS)
 $(B)/obj/preload/%.o: XFLAGS = $(PRELOAD_FLAGS)
 $(B)/obj/greend/%.o: XFLAGS = $(GREEND_FLAGS)
 $(B)/obj/tests/%.o: XFLAGS = $(TESTS_FLAGS)
+# cleanup handlers run by the unwinder (conf_thread_cancel_unwind.c)
+$(B)/obj/tests/helpers/conf_thread_cancel_unwind.o: XFLAGS = $(TESTS_FLAGS) -fexceptions
 $(B)/obj/bench/%.o: XFLAGS = $(BENCH_FLAGS)
 $(B)/obj/examples/%.o: XFLAGS =
 

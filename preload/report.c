@@ -9,11 +9,13 @@
  * its before_poll hook, with an ev_async to wake it.  Nothing here ever
  * blocks the program: every send is MSG_DONTWAIT and dropped on EAGAIN.
  */
+#define _GNU_SOURCE
 #include "shim.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +313,7 @@ void shim_report_start(void)
 	const char *env = getenv("GREEN_CONTROL_FD");
 	pthread_t tid;
 	pthread_attr_t attr;
+	sigset_t all;
 	struct stat st;
 	char *end;
 	long fd;
@@ -333,6 +336,11 @@ void shim_report_start(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
+	/* Every signal blocked: one the program's threads all block must stay
+	 * pending for them (a sigwait thread), not take its default action
+	 * here. */
+	sigfillset(&all);
+	pthread_attr_setsigmask_np(&attr, &all);
 	shim_passthrough++;
 	rc = SHIM_REAL(pthread_create)(&tid, &attr, reporter, NULL);
 	if (rc != 0) /* the error is the return value; errno is not set */

@@ -85,6 +85,7 @@ enum shim_fd_kind {
 	SHIM_FD_SOCKET,
 	SHIM_FD_PIPE,        /* pipes and FIFOs */
 	SHIM_FD_TTY,
+	SHIM_FD_SIGNAL,      /* a signalfd: reads park (signal.c), nothing else */
 	SHIM_FD_OTHER        /* regular files, devices, epoll fds ...: never parked */
 };
 
@@ -167,6 +168,7 @@ void shim_report_warning(const char *fmt, ...) __attribute__((format(printf, 1, 
 void shim_thread_check_layout(void);
 
 /* Module hooks run on fork in the child (os.c calls them). */
+void shim_signal_after_fork(void);
 void shim_thread_after_fork(void);
 void shim_dns_after_fork(void);
 

@@ -1,53 +1,21 @@
 /*
  * shim_io.h - what the socket, os and select modules (socket.c, os.c,
- * select.c) and the fd table (fd.c) share beyond shim.h: signal-interrupted
- * waits (EINTR), the "alone on the hub" fast path, and the per-kind I/O
- * helpers that read()/write() dispatch to.
+ * select.c) and the fd table (fd.c) share beyond shim.h: the "alone on the
+ * hub" fast path and the per-kind I/O helpers that read()/write() dispatch
+ * to.  Signal-interrupted waits (EINTR) are shim_signal.h's.
  */
 #ifndef GREEN_SHIM_IO_H
 #define GREEN_SHIM_IO_H
 
 #include "shim.h"
+#include "shim_signal.h"
 
 #include <sys/types.h>
 #include <sys/uio.h>
 
-/* ---- EINTR (os.c) ----------------------------------------------------------
- *
- * The shim wraps every handler the program installs with sigaction/signal.
- * The wrapper counts the signals it delivers on each OS thread (and whether
- * the handler asked for SA_RESTART), then pokes that thread's hub with an
- * ev_async.  A parked call that began before the signal is woken with EINTR
- * if the kernel would have interrupted it: always for sleep-type calls
- * (poll, select, epoll_wait, nanosleep, socket calls with SO_*TIMEO set),
- * only without SA_RESTART for the rest, which are woken to look again
- * (as the kernel restarts them).
- *
- * Use: shim_intr_begin() when the call starts (before its first attempt),
- * shim_intr_arm() just before parking, shim_intr_disarm() after the park,
- * whatever it returned.  A park that fails with EINTR should try its
- * operation once more without blocking: the kernel, too, prefers a result
- * that is ready to the signal.
- */
-struct shim_intr {
-	struct shim_intr *next, *prev;
-	green_t *g;
-	unsigned int seen; /* the thread's counter when the call began */
-	unsigned int seen_any; /* handlers of any kind seen so far */
-	bool always;       /* interrupted even by SA_RESTART handlers */
-	bool linked;
-};
-
-void shim_intr_begin(struct shim_intr *w, bool always);
-/* True if a handler that interrupts this call ran since begin. */
-bool shim_intr_pending(const struct shim_intr *w);
-/* Link w so the signal wake-up finds it; -1/EINTR if one is pending. */
-int shim_intr_arm(struct green_hub *h, struct shim_intr *w);
-void shim_intr_disarm(struct shim_intr *w);
-
-/* Sleep until the deadline (green_sleep's meaning) unless a signal handler
- * runs first: 0, or -1 with EINTR (or ECANCELED).  For the time module. */
-int shim_sleep_until(struct green_hub *h, int64_t deadline);
+/* read() on a signalfd the program made blocking: parks until readable. */
+ssize_t shim_signalfd_read(struct green_hub *h, struct shim_fd *e, int fd,
+                           void *buf, size_t len);
 
 /* ---- the fd table and waiting (fd.c) ------------------------------------- */
 

@@ -243,7 +243,7 @@ ssize_t recvfrom(int fd, void *buf, size_t len, int flags, struct sockaddr *addr
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(recvfrom)(fd, buf, len, flags, addr, alen);
-	return sock_recvfrom(h, e, fd, buf, len, flags, addr, alen, false);
+	return shim_cancel_after(sock_recvfrom(h, e, fd, buf, len, flags, addr, alen, false));
 }
 
 ssize_t recv(int fd, void *buf, size_t len, int flags)
@@ -253,7 +253,7 @@ ssize_t recv(int fd, void *buf, size_t len, int flags)
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(recv)(fd, buf, len, flags);
-	return sock_recvfrom(h, e, fd, buf, len, flags, NULL, NULL, false);
+	return shim_cancel_after(sock_recvfrom(h, e, fd, buf, len, flags, NULL, NULL, false));
 }
 
 ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags)
@@ -278,7 +278,7 @@ ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(recvmsg)(fd, msg, flags);
-	return sock_recvmsg(h, e, fd, msg, flags, false);
+	return shim_cancel_after(sock_recvmsg(h, e, fd, msg, flags, false));
 }
 
 static int64_t ts_ns(const struct timespec *ts)
@@ -513,7 +513,7 @@ ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(sendto)(fd, buf, len, flags, addr, alen);
-	return sock_sendto(h, e, fd, buf, len, flags, addr, alen, false);
+	return shim_cancel_after(sock_sendto(h, e, fd, buf, len, flags, addr, alen, false));
 }
 
 ssize_t send(int fd, const void *buf, size_t len, int flags)
@@ -523,7 +523,7 @@ ssize_t send(int fd, const void *buf, size_t len, int flags)
 
 	if (!e || (flags & MSG_DONTWAIT))
 		return SHIM_REAL(send)(fd, buf, len, flags);
-	return sock_sendto(h, e, fd, buf, len, flags, NULL, 0, false);
+	return shim_cancel_after(sock_sendto(h, e, fd, buf, len, flags, NULL, 0, false));
 }
 
 ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
@@ -533,7 +533,7 @@ ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 
 	if (!e || (flags & MSG_DONTWAIT) || !msg)
 		return SHIM_REAL(sendmsg)(fd, msg, flags);
-	return sock_sendmsg(h, e, fd, msg, flags, false);
+	return shim_cancel_after(sock_sendmsg(h, e, fd, msg, flags, false));
 }
 
 int sendmmsg(int fd, struct mmsghdr *vec, unsigned int vlen, int flags)
@@ -613,14 +613,33 @@ static bool stale_socket(int fd, ssize_t n)
 		if (!e_)                                                     \
 			return SHIM_REAL(real)(fd, __VA_ARGS__);             \
 		if (e_->kind != SHIM_FD_SOCKET)                              \
-			return os_call(h_, e_, fd, __VA_ARGS__);             \
-		n_ = sock_call(h_, e_, fd, __VA_ARGS__);                     \
+			return shim_cancel_after(os_call(h_, e_, fd, __VA_ARGS__)); \
+		n_ = shim_cancel_after(sock_call(h_, e_, fd, __VA_ARGS__));  \
 		if (tries_ > 0 || !stale_socket(fd, n_))                     \
 			return n_;                                           \
 	}
 
+/* A blocking read on a signalfd, which the os module greens (signal.c). */
+static struct shim_fd *signalfd_entry(int fd, struct green_hub **hp)
+{
+	struct shim_fd *e;
+
+	if (shim_passthrough || !shim_patched[SHIM_OS])
+		return NULL;
+	e = shim_fd_get(fd);
+	if (!e || e->kind != SHIM_FD_SIGNAL || e->user_nonblock)
+		return NULL;
+	*hp = shim_hub_for(SHIM_OS);
+	return *hp ? e : NULL;
+}
+
 static ssize_t do_read(int fd, void *buf, size_t len)
 {
+	struct green_hub *sh;
+	struct shim_fd *se = signalfd_entry(fd, &sh);
+
+	if (se)
+		return shim_cancel_after(shim_signalfd_read(sh, se, fd, buf, len));
 	DISPATCH_IO(read, shim_os_read, shim_sock_read, buf, len)
 }
 
@@ -780,12 +799,12 @@ static int sock_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 
 int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-	return sock_accept(fd, addr, alen, 0);
+	return (int)shim_cancel_after(sock_accept(fd, addr, alen, 0));
 }
 
 int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	return sock_accept(fd, addr, alen, flags);
+	return (int)shim_cancel_after(sock_accept(fd, addr, alen, flags));
 }
 
 /* One connect attempt that cannot block: the socket is non-blocking for the

@@ -25,9 +25,9 @@
  * (_Unwind_ForcedUnwind, as glibc does) runs C++ destructors and the
  * cleanup handlers of code built with -fexceptions, then a longjmp to the
  * entry frame finishes the thread as if its start routine had returned
- * (key destructors, wake the joiner).  Cleanup handlers that plain C code
- * registers with pthread_cleanup_push live in per-OS-thread state that all
- * greenlets share, and are not run.
+ * (key destructors, wake the joiner).  Before that, the cleanup handlers
+ * that plain C code registers with pthread_cleanup_push, which each green
+ * thread keeps for itself, run newest first (thread_cancel.c).
  *
  * What is not green: process-shared objects.  Mutexes, rwlocks and
  * semaphores that are process-shared keep glibc's layout and are taken with
@@ -75,6 +75,7 @@ static void lazy_done(green_t *g, void *arg)
 	struct gthread *t = arg;
 
 	shim_tsd_run_destructors(t);
+	shim_sig_thread_fini(&t->sig);
 	if (g->local == t)
 		g->local = NULL;
 	shim_thread_release(t);
@@ -98,6 +99,7 @@ struct gthread *shim_thread_of(green_t *g)
 		return NULL;
 	}
 	g->local = t;
+	shim_sig_thread_init(&t->sig, g);
 	return t;
 }
 
@@ -220,6 +222,7 @@ static void thread_finish(struct gthread *t)
 		green__waitq_wake_all(&shim_once_waiters, 0);
 	t->once_top = NULL;
 	shim_tsd_run_destructors(t);
+	shim_sig_thread_fini(&t->sig);
 	if (t == fork_survivor)
 		exit(0); /* the last thread of a forked child */
 	t->exited = true;
@@ -278,6 +281,7 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	}
 	t->g = g;
 	g->local = t;
+	shim_sig_thread_init(&t->sig, g); /* the creator's mask */
 	live_threads++;
 	*thread = (pthread_t)t;
 	SHIM_DEBUG("thread: pthread_create -> greenlet %llu (stack %zu)",
@@ -342,6 +346,7 @@ void pthread_exit(void *retval)
 		abort();
 	}
 	t->result = retval;
+	shim_thread_run_cleanups(t); /* C code's pthread_cleanup_push */
 	if (!t->unwinding) {
 		t->unwinding = true;
 		memset(&t->exc, 0, sizeof(t->exc));
@@ -379,7 +384,15 @@ static int join_green(struct green_hub *h, struct gthread *t, void **ret,
 	}
 	t->joining = true;
 	while (g->state != GREEN_DEAD) {
-		if (shim_thread_wait(h, &g->joiners, GREEN_WAIT_JOIN, g, deadline, NULL) < 0) {
+		int rc;
+
+		/* A cancellation point: acted on with the join undone. */
+		if (shim_cancel_requested()) {
+			t->joining = false;
+			shim_cancel_point();
+		}
+		rc = shim_thread_wait_cp(h, &g->joiners, GREEN_WAIT_JOIN, g, deadline, NULL);
+		if (rc < 0) {
 			int err = errno;
 
 			t->joining = false;

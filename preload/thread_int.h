@@ -6,9 +6,10 @@
  * (calls about a thread's OS thread), thread_key.c, thread_mutex.c (with
  * condition variables), thread_rwlock.c, thread_sem.c, thread_once.c,
  * thread_barrier.c (barriers and spin locks), thread_wait.c (deadlines,
- * waiting, helper threads) and thread_layout.c (the check at start that
- * glibc is laid out as assumed).  Nothing outside the module includes this
- * header.
+ * waiting, helper threads), thread_cancel.c (cancellation, cleanup handlers,
+ * and where signal.c finds a green thread's record) and thread_layout.c
+ * (the check at start that glibc is laid out as assumed).  Nothing outside
+ * the module includes this header.
  *
  * Where green state lives.  The program allocates its pthread_mutex_t,
  * pthread_cond_t, pthread_rwlock_t and sem_t; their sizes are glibc's ABI and
@@ -24,6 +25,7 @@
 #define GREEN_THREAD_INT_H
 
 #include "shim.h"
+#include "shim_signal.h"
 
 #include <pthread.h>
 #include <semaphore.h>
@@ -99,7 +101,7 @@ struct gsem {
 	unsigned int value;          /* glibc: the low half of its 64-bit word */
 	unsigned int nwaiters;       /* glibc: the high half */
 	unsigned int magic;          /* glibc: private */
-	unsigned int unused;
+	unsigned int posted;         /* by signal handlers, not applied yet */
 	struct green__waitq waiters;
 };
 _Static_assert(sizeof(struct gsem) <= sizeof(sem_t), "sem size");
@@ -168,6 +170,7 @@ struct gthread {
 	pthread_t os_thread;
 	pid_t os_tid;
 	struct gthread *free_next; /* thread_handle.c's list of free records */
+	struct shim_gsig sig; /* mask, pending signals, cancel (signal.c) */
 };
 
 /* ---- handles (thread_handle.c) ------------------------------------------- */
@@ -261,6 +264,28 @@ int64_t shim_abs_deadline(clockid_t clock, const struct timespec *abs);
 int shim_thread_wait(struct green_hub *h, struct green__waitq *q,
                      enum green_wait_kind kind, const void *obj,
                      int64_t deadline, void *data);
+
+/*
+ * shim_thread_wait for a cancellation point (a condition wait, a join): a
+ * pthread_cancel wakes it too (0), and the caller acts on
+ * shim_cancel_requested().  shim_thread_wait_intr: for calls a signal
+ * handler interrupts, with in begun by the caller (SHIM_INTR_ALWAYS for
+ * sem_wait): -1/EINTR then.  Both, like shim_thread_wait, run the handlers
+ * sent to the thread while it waited.
+ */
+int shim_thread_wait_cp(struct green_hub *h, struct green__waitq *q,
+                        enum green_wait_kind kind, const void *obj,
+                        int64_t deadline, void *data);
+int shim_thread_wait_intr(struct green_hub *h, struct green__waitq *q,
+                          enum green_wait_kind kind, const void *obj,
+                          int64_t deadline, void *data, struct shim_intr *in);
+
+/* ---- cancellation (thread_cancel.c) ------------------------------------------ */
+
+/* pthread_exit: run the calling thread's cleanup handlers, newest first
+ * (each push's code runs its handler and comes back through
+ * __pthread_unwind_next); returns once none is left. */
+void shim_thread_run_cleanups(struct gthread *t);
 
 /* Sleep *delay on the hub between two tries of a process-shared object
  * (doubling it up to POLL_MAX); -1 once the deadline has passed. */

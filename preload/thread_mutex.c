@@ -338,6 +338,7 @@ static int cond_wait_green(struct green_hub *h, pthread_cond_t *c, pthread_mutex
 		return EINVAL;
 	if (!glibc_m && mutex_checked(mx->kind) && mx->owner != h->current)
 		return EPERM;
+	shim_cancel_point(); /* with the mutex held, as POSIX says */
 	if (glibc_c) {
 		if (pshared_wait_start(h, &pw) < 0) {
 			SHIM_DEBUG("thread: no helper thread for a process-shared condition: "
@@ -369,7 +370,7 @@ static int cond_wait_green(struct green_hub *h, pthread_cond_t *c, pthread_mutex
 	if (glibc_c)
 		rc = pshared_wait_end(h, &pw);
 	else
-		rc = shim_thread_wait(h, &gc(c)->waiters, GREEN_WAIT_COND, c, deadline, NULL) < 0
+		rc = shim_thread_wait_cp(h, &gc(c)->waiters, GREEN_WAIT_COND, c, deadline, NULL) < 0
 		             ? errno : 0;
 	if (glibc_m) {
 		lrc = mutex_lock_pshared(m, LOCK_WAIT, 0, NULL);
@@ -381,6 +382,7 @@ static int cond_wait_green(struct green_hub *h, pthread_cond_t *c, pthread_mutex
 	errno = saved;
 	if (lrc)
 		return lrc;
+	shim_cancel_point(); /* the mutex taken back first, as POSIX says */
 	/* A green wait gives ETIMEDOUT or a wake-up (EDEADLK cannot come back
 	 * for a thread that can wait); glibc's answers as glibc does. */
 	return glibc_c || rc == ETIMEDOUT ? rc : 0;

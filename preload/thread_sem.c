@@ -45,12 +45,46 @@ int sem_destroy(sem_t *s)
 	return SHIM_REAL(sem_destroy)(s);
 }
 
+/*
+ * A sem_post from a signal handler may interrupt this very OS thread in
+ * the middle of a wait-queue or ready-queue operation, so it only counts,
+ * atomically, in the word glibc leaves unused (posted), and asks the hub to
+ * apply the count (shim_sig_defer); a waiter takes the count itself too.
+ */
+static void sem_absorb(struct gsem *g)
+{
+	unsigned int n;
+
+	if (!__atomic_load_n(&g->posted, __ATOMIC_ACQUIRE))
+		return;
+	n = __atomic_exchange_n(&g->posted, 0, __ATOMIC_ACQ_REL);
+	g->value = n > SEM_VALUE_MAX - g->value ? SEM_VALUE_MAX : g->value + n;
+}
+
+static int sem_post_green(struct gsem *g);
+
+static void sem_apply(void *arg)
+{
+	struct gsem *g = arg;
+	unsigned int n;
+
+	if (g->magic != GSEM_MAGIC)
+		return; /* destroyed meanwhile */
+	n = __atomic_exchange_n(&g->posted, 0, __ATOMIC_ACQ_REL);
+	while (n--)
+		sem_post_green(g);
+}
+
 /* try, or wait until the deadline (GREEN_FOREVER, GREEN_NOW, a deadline).
- * Returns 0 or -1 with errno, like sem_wait. */
+ * Returns 0 or -1 with errno, like sem_wait: EINTR when a signal handler
+ * without SA_RESTART ran; after one with SA_RESTART the wait goes on, as
+ * Linux restarts it (signal(7), since 2.6.22). */
 static int sem_wait_green(struct green_hub *h, struct gsem *g, bool try, int64_t deadline)
 {
+	struct shim_intr in;
 	int saved = errno;
 
+	sem_absorb(g);
 	if (g->value > 0) {
 		g->value--;
 		return 0;
@@ -59,20 +93,28 @@ static int sem_wait_green(struct green_hub *h, struct gsem *g, bool try, int64_t
 		errno = EAGAIN;
 		return -1;
 	}
+	shim_intr_begin(&in, false);
 	for (;;) {
 		bool handed = false;
 		int rc;
 
 		g->nwaiters++;
-		rc = shim_thread_wait(h, &g->waiters, GREEN_WAIT_SEM, g, deadline, &handed);
+		rc = shim_thread_wait_intr(h, &g->waiters, GREEN_WAIT_SEM, g, deadline,
+		                           &handed, &in);
 		g->nwaiters--;
 		if (handed)
 			break; /* sem_post gave its unit straight to us */
-		if (rc < 0)
-			return -1;
+		sem_absorb(g);
 		if (g->value > 0) {
-			g->value--;
+			g->value--; /* a unit ready beats the signal, as in the kernel */
 			break;
+		}
+		if (rc < 0) {
+			int err = errno;
+
+			shim_cancel_point(); /* the cancel that woke us */
+			errno = err;
+			return -1;
 		}
 	}
 	errno = saved;
@@ -156,13 +198,10 @@ int sem_clockwait(sem_t *s, clockid_t clock, const struct timespec *abs)
  * programs post from signal handlers, which may run while the hub polls.
  * The unit goes straight to the first parked waiter (see the top).
  */
-int sem_post(sem_t *s)
+static int sem_post_green(struct gsem *g)
 {
-	struct gsem *g = gs(s);
 	struct green__waiter *w;
 
-	if (!sem_green(s))
-		return SHIM_REAL(sem_post)(s);
 	if (green__hub_peek() && (w = green__waitq_wake_one(&g->waiters, 0)) != NULL) {
 		*(bool *)w->data = true;
 		return 0;
@@ -175,11 +214,25 @@ int sem_post(sem_t *s)
 	return 0;
 }
 
+int sem_post(sem_t *s)
+{
+	struct gsem *g = gs(s);
+
+	if (!sem_green(s))
+		return SHIM_REAL(sem_post)(s);
+	if (shim_in_handler()) {
+		if (__atomic_fetch_add(&g->posted, 1, __ATOMIC_ACQ_REL) == 0)
+			(void)shim_sig_defer(sem_apply, g); /* else a waiter absorbs it */
+		return 0;
+	}
+	return sem_post_green(g);
+}
+
 int sem_getvalue(sem_t *restrict s, int *restrict value)
 {
 	if (!sem_green(s))
 		return SHIM_REAL(sem_getvalue)(s, value);
-	*value = (int)gs(s)->value;
+	*value = (int)(gs(s)->value + __atomic_load_n(&gs(s)->posted, __ATOMIC_ACQUIRE));
 	return 0;
 }
 

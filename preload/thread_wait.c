@@ -63,20 +63,65 @@ static void deadlocked(void)
 	green_sleep(green_now() + DEADLOCK_NAP);
 }
 
-int shim_thread_wait(struct green_hub *h, struct green__waitq *q,
-                     enum green_wait_kind kind, const void *obj,
-                     int64_t deadline, void *data)
+/*
+ * Every wait is armed for signals (shim_signal.h): a handler sent to the
+ * green thread meanwhile wakes it, runs on its stack, and the caller looks
+ * again (or, for an interruptible call, fails with EINTR).
+ */
+int shim_thread_wait_intr(struct green_hub *h, struct green__waitq *q,
+                          enum green_wait_kind kind, const void *obj,
+                          int64_t deadline, void *data, struct shim_intr *in)
 {
-	if (green__wait_on(h, q, kind, obj, deadline, 0, data) == 0)
+	int rc, err;
+
+	for (;;) {
+		if (shim_intr_arm(h, in) < 0)
+			return -1;
+		rc = green__wait_on(h, q, kind, obj, deadline, 0, data);
+		err = errno;
+		shim_intr_disarm(in); /* runs the handlers */
+		if (rc == 0 || err != EINTR || !in->look)
+			break;
+		/* A look wait woken for a handler or a cancel: the handler
+		 * has run; a cancel is the caller's to act on (or, when
+		 * asynchronous, acted on here, the waiter unlinked). */
+		if (in->cancel_point && shim_cancel_requested())
+			return 0;
+		if (in->gs && in->gs->cancel_async)
+			shim_cancel_point();
+	}
+	if (rc == 0)
 		return 0;
-	if (errno == ETIMEDOUT)
+	errno = err;
+	if (err == ETIMEDOUT || err == EINTR)
 		return -1;
-	if (errno == EDEADLK) {
+	if (err == EDEADLK) {
 		if (!h->current->is_main || h->current->dying)
 			return -1;
 		deadlocked();
 	}
 	return 0;
+}
+
+int shim_thread_wait(struct green_hub *h, struct green__waitq *q,
+                     enum green_wait_kind kind, const void *obj,
+                     int64_t deadline, void *data)
+{
+	struct shim_intr in;
+
+	shim_intr_begin_mode(&in, SHIM_INTR_LOOK);
+	return shim_thread_wait_intr(h, q, kind, obj, deadline, data, &in);
+}
+
+int shim_thread_wait_cp(struct green_hub *h, struct green__waitq *q,
+                        enum green_wait_kind kind, const void *obj,
+                        int64_t deadline, void *data)
+{
+	struct shim_intr in;
+
+	shim_intr_begin_mode(&in, SHIM_INTR_LOOK);
+	in.cancel_point = true;
+	return shim_thread_wait_intr(h, q, kind, obj, deadline, data, &in);
 }
 
 int shim_poll_nap(int64_t *delay, int64_t deadline)

@@ -29,6 +29,7 @@ static int green_sleep_until(struct green_hub *h, int64_t deadline,
 {
 	if (shim_sleep_until(h, deadline) == 0)
 		return 0;
+	shim_cancel_point(); /* a cancel woke it */
 	if (rem) {
 		int64_t left = deadline - green_now();
 
