@@ -8,12 +8,14 @@
  * caller runs the lookup itself, blocking its hub for that long: a lookup
  * that waits for a thread that will never come would park for ever.
  */
+#define _GNU_SOURCE
 #include "shim.h"
 
 #include <errno.h>
 #include <netdb.h>
 #include <pthread.h>
 #include <semaphore.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -119,11 +121,18 @@ static bool pool_grow(void)
 {
 	pthread_t tid;
 	pthread_attr_t attr;
+	sigset_t all;
 	int rc;
 
 	if (pthread_attr_init(&attr) != 0)
 		return false;
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	/* Every signal blocked: a pool thread outlives the mask its creator
+	 * had, and a signal the program's threads all block later (for a
+	 * sigwait thread) must stay pending for them, not take its default
+	 * action here. */
+	sigfillset(&all);
+	pthread_attr_setsigmask_np(&attr, &all);
 	shim_passthrough++;
 	rc = SHIM_REAL(pthread_create)(&tid, &attr, worker, NULL);
 	shim_passthrough--;
