@@ -25,6 +25,8 @@ DEPS_TEST=(
 	redis-tools
 	wrk
 	gdb
+	g++
+	postgresql-15
 )
 
 prog=mk/deps.sh
