@@ -109,7 +109,7 @@ def where_stuck(pid):
             bt = [l for l in g.stdout.splitlines()
                   if l.startswith(("#", "Thread", "greenlet", "  greenlet"))]
             lines.append("    gdb (thread apply all bt; green bt):")
-            lines += ["      " + l for l in bt[:120]]
+            lines += ["      " + l for l in bt[:100]]
         except subprocess.TimeoutExpired:
             lines.append("    gdb did not answer in 60 s")
     return "\n".join(lines)
@@ -377,7 +377,7 @@ def test_redis_benchmark_threads():
             for l in r.shim_said():
                 print("   shim: " + l)
             check(not r.timed_out and r.rc == 0,
-                  "%s redis-benchmark: %s; the server had answered %s" % (how, r.why(), served))
+                  "%s redis-benchmark (the server had answered %s): %s" % (how, served, r.why()))
             errors = [l for l in r.out.replace("\r", "\n").splitlines() + r.err.splitlines()
                       if "error" in l.lower()]
             check(not errors, "%s: redis-benchmark reported errors: %s" % (how, errors[:5]))
