@@ -27,6 +27,8 @@ DEPS_TEST=(
 	gdb
 	g++
 	postgresql-15
+	pbzip2
+	siege
 )
 
 prog=mk/deps.sh

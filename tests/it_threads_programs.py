@@ -13,6 +13,8 @@ natively first so that the harness itself is known good, then greened:
                             0.5 s; the figure is printed)
   the C++ programs build/tests/helpers/conf_cxx_* (std::atomic::wait,
                             std::barrier, ...): the same output both ways
+  pbzip2 -p4, siege -c 10   worker threads beside a thread parked in
+                            sigwait(): the same result, <= 4 OS threads
 
 A program that hangs is killed at a bound and the test says where each of
 its OS threads was (the syscall it sat in, and a gdb backtrace with
@@ -118,17 +120,16 @@ def where_stuck(pid):
 class Run:
     """One bounded run of a program: it is killed (its whole session) at
     the bound, after where_stuck() has looked at it; its OS threads are
-    counted every 10 ms while it runs."""
+    counted every 10 ms while it runs.  With binary, out is bytes."""
 
-    def __init__(self, argv, env, timeout, stdin=subprocess.DEVNULL, **kw):
+    def __init__(self, argv, env, timeout, stdin=subprocess.DEVNULL, binary=False, **kw):
         self.argv = argv
         self.timed_out = False
         self.stuck = ""
         self.max_threads = 0
         t0 = time.monotonic()
         p = subprocess.Popen(argv, env=env, stdin=stdin, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True, errors="replace",
-                             start_new_session=True, **kw)
+                             stderr=subprocess.PIPE, start_new_session=True, **kw)
         self.pid = p.pid
         done = threading.Event()
         sampler = threading.Thread(target=self._sample, args=(p.pid, done), daemon=True)
@@ -148,6 +149,9 @@ class Run:
             done.set()
             kill_group(p)
             sampler.join(5)
+        self.err = self.err.decode(errors="replace")
+        if not binary:
+            self.out = self.out.decode(errors="replace")
         self.rc = p.returncode
         self.secs = time.monotonic() - t0
         self.timeout = timeout
@@ -169,9 +173,9 @@ class Run:
         if self.timed_out:
             return "%s did not finish in %d s (killed); where it was:\n%s" % (
                 os.path.basename(self.argv[0]), self.timeout, self.stuck)
+        out = self.out.decode(errors="replace") if isinstance(self.out, bytes) else self.out
         return "%s exited %s; last lines: %s; stderr: %s" % (
-            os.path.basename(self.argv[0]), self.rc, self.out.splitlines()[-3:],
-            self.err[-1500:])
+            os.path.basename(self.argv[0]), self.rc, out.splitlines()[-3:], self.err[-1500:])
 
 
 # ---- C++: std::atomic::wait, std::barrier, ... -----------------------------
@@ -543,6 +547,90 @@ def test_pgbench_c50_j4():
                                                                     MAX_GREEN_THREADS))
     finally:
         cl.stop()
+
+
+# ---- programs with a sigwait() signal thread ------------------------------
+
+def test_pbzip2_p4():
+    """pbzip2 compresses on 4 threads beside a thread parked in sigwait."""
+    if not shutil.which("pbzip2"):
+        raise Skip("pbzip2 is not installed (mk/deps.sh test installs it)")
+    tmp = tempfile.mkdtemp(prefix="it_pbzip2.")
+    try:
+        data = b"".join(b"green %d thread %d hub %d\n" % (i, i * 7 % 1000, i % 13)
+                        for i in range(120000))
+        src = os.path.join(tmp, "in.txt")
+        with open(src, "wb") as f:
+            f.write(data)
+        for how, env in (("native", native_env()), ("greened", green_env())):
+            pack = Run(["pbzip2", "-p4", "-c", "-k", src], env, 30, binary=True)
+            check(not pack.timed_out and pack.rc == 0, "%s pbzip2 -p4: %s" % (how, pack.why()))
+            packed = os.path.join(tmp, "in.txt.bz2")
+            with open(packed, "wb") as f:
+                f.write(pack.out)
+            with open(packed, "rb") as f:
+                unpack = Run(["pbzip2", "-d", "-p4", "-c"], env, 30, stdin=f, binary=True)
+            print("   %s: %d bytes packed in %.1f s, unpacked in %.1f s, OS threads %d" % (
+                how, len(pack.out), pack.secs, unpack.secs, pack.max_threads))
+            check(not unpack.timed_out and unpack.rc == 0,
+                  "%s pbzip2 -d -p4: %s" % (how, unpack.why()))
+            check(unpack.out == data, "%s: the round trip changed the data" % how)
+            if how == "greened":
+                check(pack.max_threads <= MAX_GREEN_THREADS, "greened pbzip2 had %d OS threads" %
+                      pack.max_threads)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def test_siege_c10():
+    """siege: 10 client threads beside a thread parked in sigwait, against
+    a native HTTP server of this test's own."""
+    if not shutil.which("siege"):
+        raise Skip("siege is not installed (mk/deps.sh test installs it)")
+    import http.server
+    import json
+
+    class Quiet(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self):
+            body = b"green world\n" * 50
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    http.server.ThreadingHTTPServer.request_queue_size = 128
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Quiet)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    home = tempfile.mkdtemp(prefix="it_siege.")  # siege writes ~/.siege
+    try:
+        url = "http://127.0.0.1:%d/" % server.server_address[1]
+        want = 10 * 20
+        for how, env in (("native", native_env()), ("greened", green_env())):
+            env["HOME"] = home
+            r = Run(["siege", "-j", "-q", "-b", "-c", "10", "-r", "20", url], env, 30)
+            check(not r.timed_out and r.rc == 0, "%s siege: %s" % (how, r.why()))
+            m = re.search(r"\{.*\}", r.out, re.S)
+            check(m, "%s: no JSON summary from siege: %s" % (how, r.out[-800:]))
+            res = json.loads(m.group(0))
+            print("   %s: %.1f s, %s transactions, %s failed, OS threads %d" % (
+                how, r.secs, res.get("transactions"), res.get("failed_transactions"),
+                r.max_threads))
+            check(res.get("transactions") == want and res.get("failed_transactions") == 0,
+                  "%s: siege did %s of %d transactions, %s failed" % (
+                      how, res.get("transactions"), want, res.get("failed_transactions")))
+            if how == "greened":
+                check(r.max_threads <= MAX_GREEN_THREADS, "greened siege had %d OS threads" %
+                      r.max_threads)
+    finally:
+        server.shutdown()
+        server.server_close()
+        shutil.rmtree(home, ignore_errors=True)
 
 
 # ---- runner ----------------------------------------------------------------
