@@ -98,6 +98,9 @@ void barrier_phases(int *most_threads)
 	std::barrier sync(n, [&]() noexcept {
 		if (work.load() != (phase + 1) * n)
 			bad++;
+		/* All n threads are alive and in the barrier now. */
+		if (phase == 0)
+			*most_threads = conf::os_threads();
 		phase++;
 	});
 
@@ -112,8 +115,6 @@ void barrier_phases(int *most_threads)
 				sync.arrive_and_wait();
 			}
 		});
-	conf::sleep_ms(10);
-	*most_threads = conf::os_threads();
 	for (auto &t : ts)
 		t.join();
 	std::printf("barrier phases: %d, out of step: %d\n", phase, bad);
