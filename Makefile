@@ -13,6 +13,12 @@ VERSION := $(or $(shell sed -n 's/^.define GREEN_VERSION "\(.*\)"$$/\1/p' includ
 
 CC ?= cc
 AR ?= ar
+# C++ is only for test programs (tests/helpers/*.cc); they are left out when
+# there is no C++ compiler.
+ifeq ($(origin CXX),default)
+CXX := g++
+endif
+HAVE_CXX := $(if $(shell command -v $(firstword $(CXX)) 2>/dev/null),1)
 
 PREFIX ?= /usr/local
 BINDIR ?= $(PREFIX)/bin
@@ -70,10 +76,16 @@ WERRORFLAG := $(if $(filter 1,$(WERROR)),-Werror)
 WARNFLAGS := -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
 	-Wpointer-arith -Wcast-qual -Wsign-compare -Wno-unused-parameter
 
+# The same warnings for C++, less those that are C only.
+CXXWARNFLAGS := $(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARNFLAGS)) \
+	-Wmissing-declarations
+
 # User CFLAGS/CPPFLAGS/LDFLAGS/LDLIBS (and EXTRA_*) come last so they win.
 ALL_CPPFLAGS = -Iinclude $(CTX_DEF) $(CPPFLAGS)
 ALL_CFLAGS = -std=gnu11 $(OPTFLAGS) -pthread $(WARNFLAGS) $(WERRORFLAG) \
 	$(SANFLAGS) $(CFLAGS) $(EXTRA_CFLAGS)
+ALL_CXXFLAGS = -std=c++20 $(OPTFLAGS) -pthread $(CXXWARNFLAGS) $(WERRORFLAG) \
+	$(SANFLAGS) $(CXXFLAGS) $(EXTRA_CXXFLAGS)
 ALL_LDFLAGS = -pthread $(SANFLAGS) $(LDFLAGS) $(EXTRA_LDFLAGS)
 
 # Per-directory compile flags (pattern-specific, so one compile rule serves).
@@ -165,6 +177,13 @@ ALL_TARGETS := $(LIBGREEN_A) $(LIBGREEN_SO) $(GREEND_COMMON_A) $(GREEND_BIN) \
 	$(GREENCTL_BIN) $(PRELOAD_SO) $(TEST_BINS) $(HELPER_BINS) $(HELPER_LIBS) \
 	$(EXAMPLE_BINS) $(BENCH_BINS) $(FUZZ_REPLAY_BINS)
 
+# tests/helpers/*.cc are C++ programs run like the C helpers; they link with
+# nothing of ours and are left out when there is no C++ compiler.
+HELPER_CXX_SRCS := $(if $(HAVE_CXX),$(wildcard tests/helpers/*.cc))
+HELPER_CXX_BINS := $(patsubst tests/%.cc,$(B)/tests/%,$(HELPER_CXX_SRCS))
+ALL_OBJS += $(call objs,$(HELPER_CXX_SRCS))
+ALL_TARGETS += $(HELPER_CXX_BINS)
+
 # ---- stamps ----------------------------------------------------------------
 
 # mk/deps.sh installs (or names) the Debian packages we need; it runs once per
@@ -191,7 +210,7 @@ GREEND_FLAGS_STAMP := $(B)/.flags-greend
 
 $(FLAGS_STAMP): STAMP_TEXT = $(CC) | $(ALL_CPPFLAGS) | $(ALL_CFLAGS) | \
 	$(ALL_LDFLAGS) | $(LDLIBS) | $(NOUNDEF) | $(LIBGREEN_FLAGS) | \
-	$(PRELOAD_FLAGS) | $(TESTS_FLAGS) | $(BENCH_FLAGS)
+	$(PRELOAD_FLAGS) | $(TESTS_FLAGS) | $(BENCH_FLAGS) | $(CXX) | $(ALL_CXXFLAGS)
 $(GREEND_FLAGS_STAMP): STAMP_TEXT = $(GREEND_FLAGS)
 
 $(FLAGS_STAMP) $(GREEND_FLAGS_STAMP): FORCE
@@ -210,6 +229,11 @@ $(B)/obj/%.o: %.c $(FLAGS_STAMP) | $(DEPS_STAMP)
 	$(say) CC $<
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CPPFLAGS) $(XFLAGS) $(ALL_CFLAGS) -MMD -MP -c -o $@ $<
+
+$(B)/obj/%.o: %.cc $(FLAGS_STAMP) | $(DEPS_STAMP)
+	$(say) CXX $<
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(ALL_CPPFLAGS) $(XFLAGS) $(ALL_CXXFLAGS) -MMD -MP -c -o $@ $<
 
 $(B)/obj/%.o: %.S $(FLAGS_STAMP) | $(DEPS_STAMP)
 	$(say) AS $<
@@ -283,6 +307,11 @@ $(BENCH_BINS): $(B)/bench/%: $(B)/obj/bench/%.o $(LIBGREEN_A) $(FLAGS_STAMP)
 	$(say) LD $@
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_LDFLAGS) -Wl,-z,now -o $@ $< $(LIBGREEN_A) -lev -lpthread -lm $(LDLIBS)
+
+$(HELPER_CXX_BINS): $(B)/tests/%: $(B)/obj/tests/%.o $(FLAGS_STAMP)
+	$(say) LD $@
+	@mkdir -p $(@D)
+	$(Q)$(CXX) $(ALL_LDFLAGS) -o $@ $< $(LDLIBS)
 
 $(call objs,$(wildcard greend/*.c)): $(GREEND_FLAGS_STAMP)
 

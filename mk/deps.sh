@@ -28,6 +28,10 @@ DEPS_TEST=(
 	redis-tools
 	wrk
 	gdb
+	g++
+	postgresql-15
+	pbzip2
+	siege
 	prometheus
 )
 

@@ -15,23 +15,13 @@ import sys
 import time
 import urllib.request
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
+from greendtest import green_env  # noqa: E402
+
 B = os.environ.get("B", os.path.abspath("build"))
 SHIM = os.path.join(B, "libgreen-preload.so")
 PY = "/usr/bin/python3"  # Debian's CPython, not whatever is first on PATH
 results = []
-
-
-def green_env(patch="all"):
-    env = dict(os.environ)
-    preload = SHIM
-    asan = os.environ.get("GREEN_ASAN_RUNTIME")
-    if asan:
-        preload = asan + ":" + SHIM
-        # uninstrumented programs (python, curl) leak by design at exit
-        env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0"
-    env["LD_PRELOAD"] = preload
-    env["GREEN_PATCH"] = patch
-    return env
 
 
 def os_threads(pid):

@@ -22,6 +22,23 @@ B = os.environ.get("B") or os.path.abspath("build")
 GREEND = os.path.join(B, "greend")
 GREENCTL = os.path.join(B, "greenctl")
 CHANW = os.path.join(B, "tests", "helpers", "chanworker")
+SHIM = os.path.join(B, "libgreen-preload.so")
+
+
+def green_env(patch="all", base=None):
+    """The environment (os.environ, or base) of a program run under the
+    shim with GREEN_PATCH=patch.  A sanitized shim needs the ASan runtime
+    loaded before it, and an uninstrumented program leaks by design at
+    exit, so leak checks are off."""
+    env = dict(os.environ if base is None else base)
+    preload = SHIM
+    asan = os.environ.get("GREEN_ASAN_RUNTIME")
+    if asan:
+        preload = asan + ":" + SHIM
+        env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0"
+    env["LD_PRELOAD"] = preload
+    env["GREEN_PATCH"] = patch
+    return env
 
 
 def _die_with_parent():
@@ -54,6 +71,15 @@ def wait_for(pred, timeout=10.0, what="condition", interval=0.05):
             pass
         time.sleep(interval)
     raise Failure("timed out after %.1fs waiting for %s (last: %r)" % (timeout, what, last))
+
+
+def read_text(path):
+    """A log file's text so far; "" when it is not there (yet)."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def pid_alive(pid):
@@ -122,11 +148,7 @@ class Greend:
                      10, "greend to answer on " + self.sock)
 
     def logtext(self):
-        try:
-            with open(self.log, errors="replace") as f:
-                return f.read()
-        except OSError:
-            return ""
+        return read_text(self.log)
 
     def try_request(self, obj):
         try:
