@@ -1,7 +1,7 @@
 /*
  * control.c - the control socket's listener: creating the socket and its
  * lock file, probing for a running greend, accepting connections with the
- * peer's credentials, and pausing on EMFILE.  A connection's life is in
+ * peer's credentials, and answering "busy" when out of fds.  A connection's life is in
  * ctl_client.c; what a request does is in commands.c.
  */
 #define _GNU_SOURCE
@@ -88,6 +88,38 @@ static void refuse(int fd, const char *why)
 	close(fd);
 }
 
+static int open_spare(void)
+{
+	return open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
+/*
+ * Out of fds, a waiting client would sit in the backlog until its own
+ * timeout (greenctl's is 10 s) while greend stays at its limit.  The fd
+ * kept in reserve is given up for a moment instead: the client is taken
+ * off the queue, told "busy" and why, and the reserve taken back.  The
+ * kernel fails accept with EMFILE before it looks at the queue, so an
+ * empty queue is only seen here.  1: a client was told; 0: nobody waits;
+ * -1: no reserve, or the fd was not enough.
+ */
+static int refuse_out_of_fds(struct gd_control *ctl, int err)
+{
+	int fd, e;
+
+	if (ctl->spare_fd < 0)
+		return -1;
+	close(ctl->spare_fd);
+	fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	e = errno;
+	if (fd >= 0)
+		refuse(fd, err == ENFILE ? "the system is out of file descriptors"
+					 : "greend is out of file descriptors");
+	ctl->spare_fd = open_spare();
+	if (fd >= 0)
+		return 1;
+	return e == EAGAIN || e == EWOULDBLOCK ? 0 : -1;
+}
+
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gd_control *ctl = w->data;
@@ -104,8 +136,22 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 
 		fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
+			int err = errno, told;
+
+			if (err == EMFILE || err == ENFILE) {
+				told = refuse_out_of_fds(ctl, err);
+				if (told == 0)
+					return;
+				if (told == 1) {
+					log_warnx("control: accept: %s; a client was told busy",
+						  strerror(err));
+					continue;
+				}
+			}
+			errno = err;
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-				/* Out of fds: stop accepting for a moment instead of spinning. */
+				/* No fd to answer with: stop accepting for a moment
+				 * instead of spinning. */
 				log_warnx("control: accept: %s; pausing for 1 s", strerror(errno));
 				ev_io_stop(loop, &ctl->accept_io);
 				ev_timer_set(&ctl->accept_pause, 1.0, 0);
@@ -288,7 +334,7 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 	int e;
 
 	memset(ctl, 0, sizeof(*ctl));
-	ctl->fd = ctl->lock_fd = ctl->dir_fd = -1;
+	ctl->fd = ctl->lock_fd = ctl->dir_fd = ctl->spare_fd = -1;
 	ctl->loop = loop;
 	ctl->sup = sup;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -358,6 +404,7 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	ctl->spare_fd = open_spare(); /* without one, EMFILE only pauses */
 	ev_io_init(&ctl->accept_io, accept_cb, ctl->fd, EV_READ);
 	ctl->accept_io.data = ctl;
 	ev_io_start(loop, &ctl->accept_io);
@@ -407,5 +454,8 @@ void gd_control_close(struct gd_control *ctl)
 	ctl->path = ctl->name = NULL;
 	close(ctl->lock_fd);
 	ctl->lock_fd = -1;
+	if (ctl->spare_fd >= 0)
+		close(ctl->spare_fd);
+	ctl->spare_fd = -1;
 	ctl->sup->on_dump = NULL;
 }

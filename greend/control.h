@@ -41,6 +41,7 @@ struct gd_control {
 	int fd;
 	int lock_fd;
 	int dir_fd;             /* the socket's checked directory (O_PATH) */
+	int spare_fd;           /* /dev/null, given up to answer when out of fds */
 	char *path;
 	char *name;             /* the socket's name inside dir_fd */
 	bool have_group;

@@ -356,7 +356,7 @@ int gd_request(int fd, const json_t *req, int timeout_ms, json_t **answer,
 	char chunk[16384], *line = NULL, *out;
 	json_error_t jerr;
 	size_t n;
-	int e, r;
+	int e, r, send_err = 0;
 
 	*answer = NULL;
 	gd_linebuf_init(&lb, GD_LINE_MAX * 64);
@@ -367,8 +367,13 @@ int gd_request(int fd, const json_t *req, int timeout_ms, json_t **answer,
 	}
 	if (send_all(fd, out, n) < 0) {
 		e = errno;
-		snprintf(err, errlen, "send: %s", strerror(e));
-		goto fail;
+		/* A greend that refuses (busy) answers and hangs up at once,
+		 * maybe before the request is out: its answer is still there. */
+		if (e != EPIPE && e != ECONNRESET) {
+			snprintf(err, errlen, "send: %s", strerror(e));
+			goto fail;
+		}
+		send_err = e;
 	}
 	for (;;) {
 		struct pollfd pfd = { .fd = fd, .events = POLLIN };
@@ -409,7 +414,10 @@ int gd_request(int fd, const json_t *req, int timeout_ms, json_t **answer,
 			continue;
 		if (got <= 0) {
 			e = got < 0 ? errno : ECONNRESET;
-			snprintf(err, errlen, "greend closed the connection without an answer");
+			if (send_err)
+				snprintf(err, errlen, "send: %s", strerror(e = send_err));
+			else
+				snprintf(err, errlen, "greend closed the connection without an answer");
 			goto fail;
 		}
 		if (gd_linebuf_append(&lb, chunk, (size_t)got) < 0) {

@@ -69,9 +69,50 @@ def test_emfile_is_restartable():
             check("Too many open files" not in (w.get("reason") or ""), w)
         check("fatal" not in g.logtext(), g.logtext()[-3000:])
         # Each running instance holds two fds (channel, output) once exec
-        # succeeded, not three.
+        # succeeded, not three; greend's own are 10 (one kept in reserve to
+        # answer busy when out of fds).
         fds = len(os.listdir("/proc/%d/fd" % g.proc.pid))
-        check(fds <= 9 + 2 * 8, "greend holds %d fds" % fds)
+        check(fds <= 10 + 2 * 8, "greend holds %d fds" % fds)
+
+
+def test_out_of_fds_answers_busy():
+    # Held at its fd limit by idle clients, greend once left a new client
+    # in the listen backlog until the client gave up (greenctl: 10 s, "no
+    # answer from greend").  It now answers busy at once, with the reason.
+    import socket
+    import time
+    with Greend(workers=[worker("a")], start=False) as g:
+        start_limited(g, 24)
+        g.wait_state("a:0", "running", timeout=20)
+        held = []
+        try:
+            for _ in range(40):
+                # An answer proves greend took the connection (its fd
+                # count alone moves with other things greend opens).
+                c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                c.settimeout(10)
+                c.connect(g.sock)
+                held.append(c)
+                try:
+                    c.sendall(b'{"cmd":"version"}\n')
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # refused at once: its answer is waiting
+                answer = c.recv(4096)
+                if b'"busy"' in answer:
+                    break
+            check(b"out of file descriptors" in answer, "greend reached its limit: %r" % answer)
+            t0 = time.monotonic()
+            r = g.ctl("status", timeout=20)
+            took = time.monotonic() - t0
+            print("# at the fd limit, greenctl status answered in %.2f s: %s"
+                  % (took, (r.stdout + r.stderr).strip()[:200]))
+            check(r.returncode == 1 and "out of file descriptors" in r.stdout + r.stderr, r)
+            check(took < 5, "answered in %.2f s, before any client timeout" % took)
+        finally:
+            for c in held:
+                c.close()
+        # Once the idle clients are gone it serves again.
+        wait_for(lambda: g.try_request({"cmd": "status"}), 10, "greend to serve again")
 
 
 def ids_of(g, name):
