@@ -30,6 +30,7 @@ static bool channel_dead;
 static pid_t channel_pid;
 static struct green_hub *dump_hub; /* the first hub: the program's main one */
 static int dump_requested;
+static int drain_requested;
 
 static void channel_send(const char *msg, size_t len)
 {
@@ -213,6 +214,9 @@ static void hub_before_poll(struct green_hub *h)
 {
 	if (h == dump_hub && __atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
 		send_dump();
+	/* The table and the hub's watchers belong to the hub's thread. */
+	if (h == dump_hub && __atomic_exchange_n(&drain_requested, 0, __ATOMIC_ACQ_REL))
+		shim_listen_drain();
 }
 
 static void check_blocking(void)
@@ -262,6 +266,9 @@ static void *reporter(void *arg)
 	shim_passthrough = 1;
 	if (shim_max_blocking_ms > 0 && shim_max_blocking_ms / 2 < tick)
 		tick = shim_max_blocking_ms / 2 > 0 ? shim_max_blocking_ms / 2 : 1;
+	/* A rolling restart waits on these reports: they go out within 50 ms. */
+	if (shim_listen_any() && tick > 50)
+		tick = 50;
 	send_hello();
 	while (!__atomic_load_n(&channel_dead, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd = {.fd = channel_fd, .events = POLLIN};
@@ -275,6 +282,13 @@ static void *reporter(void *arg)
 			next_stats = now + shim_stats_interval_ms * GREEN_MSEC;
 		}
 		check_blocking();
+		{
+			char lm[256];
+			size_t ln = shim_listen_report(lm, sizeof(lm));
+
+			if (ln)
+				channel_send(lm, ln);
+		}
 		rc = SHIM_REAL(poll)(&pfd, 1, (int)tick);
 		if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))) {
 			__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
@@ -290,7 +304,13 @@ static void *reporter(void *arg)
 			}
 			if (got > 0) {
 				req[got] = '\0';
-				if (strstr(req, "\"dump\"")) {
+				if (strstr(req, "\"drain\"")) {
+					struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
+
+					__atomic_store_n(&drain_requested, 1, __ATOMIC_RELEASE);
+					if (h)
+						ev_async_send(h->loop, &h->async);
+				} else if (strstr(req, "\"dump\"")) {
 					struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
 
 					if (h) {

@@ -124,6 +124,7 @@ __attribute__((constructor)) static void shim_init(void)
 		}
 		shim_log("patched: %s", list[0] ? list : "none");
 	}
+	shim_listen_init();
 	shim_report_start();
 }
 
