@@ -270,7 +270,7 @@ void shim_listen_drain(void)
 	struct drain_list d = {.n = 0};
 	int inert;
 
-	if (__atomic_exchange_n(&state, DRAINING, __ATOMIC_ACQ_REL) == DRAINING)
+	if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == DRAINING)
 		return;
 	inert = SHIM_REAL(socket)(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	/* Bound to an autobind name and listening: accept says EAGAIN, poll
@@ -298,6 +298,9 @@ void shim_listen_drain(void)
 			green__fd_renew(hub, fd);
 	}
 	SHIM_REAL(close)(inert);
+	/* Only now: an open count reported as draining must be final but for
+	 * closes, or greend could stop a process that still takes one. */
+	__atomic_store_n(&state, DRAINING, __ATOMIC_RELEASE);
 	SHIM_DEBUG("listen: draining; %d fd(s) no longer take connections", d.n);
 }
 
