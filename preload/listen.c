@@ -50,6 +50,7 @@ struct held {
 static struct held held[HELD_MAX];
 static int nheld;
 static int state;                       /* enum listen_state, atomic */
+int shim_listen_drain_pending;          /* atomic */
 static unsigned long long n_accepted;   /* atomic */
 static long long n_open;                /* atomic */
 static struct {
@@ -270,7 +271,8 @@ void shim_listen_drain(void)
 	struct drain_list d = {.n = 0};
 	int inert;
 
-	if (__atomic_load_n(&state, __ATOMIC_ACQUIRE) == DRAINING)
+	if (!__atomic_exchange_n(&shim_listen_drain_pending, 0, __ATOMIC_ACQ_REL) ||
+	    __atomic_load_n(&state, __ATOMIC_ACQUIRE) == DRAINING)
 		return;
 	inert = SHIM_REAL(socket)(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	/* Bound to an autobind name and listening: accept says EAGAIN, poll
@@ -304,7 +306,7 @@ void shim_listen_drain(void)
 	SHIM_DEBUG("listen: draining; %d fd(s) no longer take connections", d.n);
 }
 
-size_t shim_listen_report(char *buf, size_t cap)
+size_t shim_listen_report(char *buf, size_t cap, bool again)
 {
 	int st = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
 	unsigned long long acc = __atomic_load_n(&n_accepted, __ATOMIC_RELAXED);
@@ -312,7 +314,8 @@ size_t shim_listen_report(char *buf, size_t cap)
 	static const char *const names[] = {"idle", "accepting", "draining"};
 	int n;
 
-	if (!nheld || (last.sent && last.state == st && last.accepted == acc && last.open == open))
+	if (!nheld || (!again && last.sent && last.state == st && last.accepted == acc &&
+	               last.open == open))
 		return 0;
 	n = snprintf(buf, cap, "{\"type\":\"listen\",\"state\":\"%s\",\"listeners\":%d,"
 	             "\"accepted\":%llu,\"open\":%lld}",

@@ -148,6 +148,11 @@ struct green_hub *shim_hub_for(enum shim_module module)
 	}
 	if (h->current->is_hub)
 		return NULL;
+	/* A drain greend asked for is done at the program's next call, on
+	 * whichever of its threads comes first: the hub may be too busy to
+	 * reach the before-poll hook soon (listen.c). */
+	if (unlikely(__atomic_load_n(&shim_listen_drain_pending, __ATOMIC_RELAXED)))
+		shim_listen_drain();
 	return h;
 }
 

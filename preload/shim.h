@@ -174,11 +174,13 @@ void shim_listen_accepted(void);
 void shim_listen_conn_closed(void);
 /* The program calls accept on a greend listener (it serves). */
 void shim_listen_serving(void);
-/* greend asked for a drain (reporter thread): done on the hub's thread. */
+/* greend asked for a drain: the reporter thread sets this, and the main
+ * hub's thread does the drain at its next interposed call or poll. */
+extern int shim_listen_drain_pending;
 void shim_listen_drain(void);
-/* The "listen" message when something changed since the last one, into
- * BUF; 0 when there is nothing to say. */
-size_t shim_listen_report(char *buf, size_t cap);
+/* The "listen" message when something changed since the last one (or
+ * AGAIN: the last one was dropped), into BUF; 0 when there is nothing to say. */
+size_t shim_listen_report(char *buf, size_t cap, bool again);
 /* The program closes fd: if it is the channel to greend, stop using it. */
 void shim_report_fd_closing(int fd);
 /* close_range/closefrom: the same for every fd from first to last. */

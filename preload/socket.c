@@ -779,6 +779,8 @@ static int sock_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 	for (;;) {
 		int c, err;
 
+		if (unlikely(__atomic_load_n(&shim_listen_drain_pending, __ATOMIC_RELAXED)))
+			shim_listen_drain();
 		/* A blocking listener of unknown origin: readiness first (a
 		 * sibling process may still take the connection, and then the
 		 * real accept blocks until the next one). */
