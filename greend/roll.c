@@ -241,6 +241,11 @@ void gd_roll_on_change(struct gd_instance *in)
 
 	if (!r || !r->busy)
 		return;
+	/* Everything stops: nothing to hand over, nothing to report. */
+	if (in->w->sup->shutting_down || in->w->retire) {
+		gd_roll_free(in->w);
+		return;
+	}
 	if (in == r->nu && r->phase == NEW_STARTING &&
 	    (gd_state_at_rest(in->state) || in->state == GD_BACKOFF)) {
 		fail(r, "%s: the new process %s before it accepted", in->id,
