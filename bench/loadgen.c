@@ -4,6 +4,13 @@
  * backlog is not overrun), then send messages with a bounded number in
  * flight, check every echoed byte and time each message. Prints one JSON line.
  *
+ * -H PATH is the HTTP mode instead: -c clients (threads), each sending
+ * "GET PATH" with "Connection: close" on a new connection, one after the
+ * other without pause, and reading the answer to EOF; every answer must be
+ * 200 and hold -e TEXT.  It runs until -n requests per client are done, -t
+ * seconds passed, or SIGINT/SIGTERM, and counts refused, reset and otherwise
+ * failed requests apart: what a rolling restart must keep at zero.
+ *
  * The bytes of a connection are a pure function of (connection seed, stream
  * offset), so neither the sender nor the checker keeps a copy of what was
  * sent, and memory stays O(connections), whatever the message count.
@@ -16,6 +23,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -109,6 +117,10 @@ struct loadgen {
 	unsigned char	 sendbuf[IO_CHUNK];
 	unsigned char	 recvbuf[IO_CHUNK];
 	unsigned char	 expect[IO_CHUNK];
+
+	/* HTTP mode */
+	const char	*http_path;
+	const char	*http_expect;
 };
 
 static struct loadgen lg;
@@ -545,7 +557,9 @@ usage(void)
 	    "  -s SIZE      bytes per message (default 64)\n"
 	    "  -w INFLIGHT  messages in flight per connection (default 1)\n"
 	    "  -t TIMEOUT_S give up after this many seconds (default 60)\n"
-	    "  -b BATCH     connections opened at a time (default %d)\n",
+	    "  -b BATCH     connections opened at a time (default %d)\n"
+	    "  -H PATH      HTTP mode: GET PATH, Connection: close, one per connection\n"
+	    "  -e TEXT      HTTP mode: every answer's body must contain TEXT\n",
 	    DEFAULT_BATCH);
 	exit(2);
 }
@@ -581,7 +595,7 @@ parse_args(int argc, char **argv)
 	lg.inflight = 1;
 	lg.timeout_s = 60;
 	lg.batch = DEFAULT_BATCH;
-	while ((ch = getopt(argc, argv, "a:p:c:n:s:w:t:b:h")) != -1) {
+	while ((ch = getopt(argc, argv, "a:p:c:n:s:w:t:b:H:e:h")) != -1) {
 		switch (ch) {
 		case 'a':
 			lg.addr = optarg;
@@ -603,6 +617,12 @@ parse_args(int argc, char **argv)
 			break;
 		case 'b':
 			lg.batch = (unsigned)parse_num(optarg, 1, 65536, 'b');
+			break;
+		case 'H':
+			lg.http_path = optarg;
+			break;
+		case 'e':
+			lg.http_expect = optarg;
 			break;
 		case 't':
 			errno = 0;
@@ -727,6 +747,166 @@ report(void)
 	fflush(stdout);
 }
 
+/* ---- HTTP mode ---------------------------------------------------------------- */
+
+#define HTTP_MAX_ANSWER	(1 << 20)
+#define HTTP_IO_TIMEOUT_S 10
+
+struct http_totals {
+	pthread_mutex_t	 lock;
+	uint64_t	 ok, refused, reset, failed;
+	unsigned	 logged;
+};
+
+static struct http_totals ht = { .lock = PTHREAD_MUTEX_INITIALIZER };
+static volatile sig_atomic_t http_stop;
+
+static void
+http_on_signal(int sig)
+{
+	(void)sig;
+	http_stop = 1;
+}
+
+static void
+http_count(uint64_t *what, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&ht.lock);
+	(*what)++;
+	if (fmt && ht.logged < MAX_LOGGED_ERRORS) {
+		ht.logged++;
+		fputs("loadgen: ", stderr);
+		va_start(ap, fmt);
+		vfprintf(stderr, fmt, ap);
+		va_end(ap);
+		fputc('\n', stderr);
+	}
+	pthread_mutex_unlock(&ht.lock);
+}
+
+/* An errno to the counter it belongs to. */
+static void
+http_count_errno(int err, const char *stage)
+{
+	if (err == ECONNREFUSED)
+		http_count(&ht.refused, "%s: %s", stage, strerror(err));
+	else if (err == ECONNRESET || err == EPIPE)
+		http_count(&ht.reset, "%s: %s", stage, strerror(err));
+	else
+		http_count(&ht.failed, "%s: %s", stage, strerror(err));
+}
+
+static void
+http_one(const char *req, size_t reqlen, char *buf)
+{
+	struct timeval tv = { HTTP_IO_TIMEOUT_S, 0 };
+	size_t got = 0, off = 0;
+	ssize_t n;
+	int fd;
+
+	fd = socket(lg.ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		http_count_errno(errno, "socket");
+		return;
+	}
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (connect(fd, lg.ai->ai_addr, lg.ai->ai_addrlen) < 0) {
+		http_count_errno(errno, "connect");
+		goto out;
+	}
+	while (off < reqlen) {
+		n = send(fd, req + off, reqlen - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			http_count_errno(errno, "send");
+			goto out;
+		}
+		off += (size_t)n;
+	}
+	for (;;) {
+		n = recv(fd, buf + got, HTTP_MAX_ANSWER - 1 - got, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			http_count_errno(errno == EAGAIN ? ETIMEDOUT : errno, "receive");
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+		if (got == HTTP_MAX_ANSWER - 1) {
+			http_count(&ht.failed, "answer longer than %d bytes", HTTP_MAX_ANSWER);
+			goto out;
+		}
+	}
+	buf[got] = '\0';
+	if (got == 0)
+		http_count(&ht.failed, "closed without an answer");
+	else if (strncmp(buf, "HTTP/1.", 7) != 0 || strncmp(buf + 8, " 200 ", 5) != 0)
+		http_count(&ht.failed, "answer not 200: %.40s", buf);
+	else if (lg.http_expect && !strstr(buf, lg.http_expect))
+		http_count(&ht.failed, "answer without \"%s\"", lg.http_expect);
+	else
+		http_count(&ht.ok, NULL);
+out:
+	close(fd);
+}
+
+static void *
+http_client(void *arg)
+{
+	char req[1024], *buf = malloc(HTTP_MAX_ANSWER);
+	uint64_t deadline = *(const uint64_t *)arg;
+	int reqlen;
+
+	if (!buf)
+		return NULL;
+	reqlen = snprintf(req, sizeof(req), "GET %s HTTP/1.1\r\nHost: %s\r\n"
+	    "Connection: close\r\n\r\n", lg.http_path, lg.addr);
+	for (uint64_t i = 0; (lg.msgs == 0 || i < lg.msgs) && !http_stop &&
+	    now_ns() < deadline; i++)
+		http_one(req, (size_t)reqlen, buf);
+	free(buf);
+	return NULL;
+}
+
+static int
+http_run(void)
+{
+	struct sigaction sa;
+	pthread_t *tids = calloc(lg.nconns, sizeof(*tids));
+	uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(lg.timeout_s * 1e9);
+	unsigned started = 0;
+	double secs;
+
+	if (!tids) {
+		fprintf(stderr, "loadgen: out of memory\n");
+		return 1;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = http_on_signal;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	for (; started < lg.nconns; started++)
+		if (pthread_create(&tids[started], NULL, http_client, &deadline) != 0)
+			break;
+	for (unsigned i = 0; i < started; i++)
+		pthread_join(tids[i], NULL);
+	free(tids);
+	secs = (double)(now_ns() - t0) / 1e9;
+	printf("{\"mode\":\"http\",\"clients\":%u,\"requests\":%" PRIu64 ",\"ok\":%" PRIu64
+	    ",\"refused\":%" PRIu64 ",\"reset\":%" PRIu64 ",\"failed\":%" PRIu64
+	    ",\"seconds\":%.3f,\"rps\":%.1f}\n", started,
+	    ht.ok + ht.refused + ht.reset + ht.failed, ht.ok, ht.refused, ht.reset,
+	    ht.failed, secs, secs > 0 ? (double)ht.ok / secs : 0.0);
+	fflush(stdout);
+	return started == lg.nconns && ht.refused + ht.reset + ht.failed == 0 ? 0 : 1;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -736,6 +916,8 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	ensure_fds();
 	resolve();
+	if (lg.http_path)
+		return http_run();
 	setup_conns();
 
 	if ((loop = ev_default_loop(EVFLAG_AUTO)) == NULL) {

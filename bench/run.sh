@@ -18,7 +18,7 @@ B=$(realpath -m -- "${B:-$root/build}")
 QUICK=${QUICK:-}
 export QUICK
 
-SECTIONS=(libgreen echo http redis)
+SECTIONS=(libgreen echo http redis listen)
 
 # ---- sections -------------------------------------------------------------
 
@@ -397,6 +397,81 @@ header() {
 # Build the binaries the chosen sections run, if they are missing or stale.
 # The environment of an enclosing `make bench` is dropped: this is a make of
 # its own, not a part of that one's job server.
+# ---- listen -----------------------------------------------------------------
+
+# One greend-held port, 1 and 2 instances of the same server behind it
+# (issue 10): does a second instance on this 2-core machine add throughput?
+needs_listen() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+	echo examples/echo_threads
+	echo bench/loadgen
+}
+
+# listen_once KIND N: greend with N instances of KIND (echo or http) on one
+# port it holds; prints the throughput (msgs/s or req/s).
+listen_once() {
+	local kind=$1 n=$2 p gd cmd i out d=5s m=200
+
+	quick && { d=2s; m=50; }
+	p=$(free_port) || return 1
+	if [ "$kind" = echo ]; then
+		cmd="[\"$B/examples/echo_threads\", \"-q\", \"-p\", \"$p\"]"
+	else
+		cmd="[\"/usr/bin/python3\", \"-m\", \"http.server\", \"-b\", \"127.0.0.1\", \"-d\", \"$tmp/www\", \"$p\"]"
+	fi
+	cat >"$tmp/greend.json" <<-EOF
+	{"control_socket": "$tmp/greend.sock", "preload": "$B/libgreen-preload.so",
+	 "workers": [{"name": "srv", "instances": $n, "listen": ["127.0.0.1:$p"],
+	              "start_secs": 0, "command": $cmd}]}
+	EOF
+	"$B/greend" -f -c "$tmp/greend.json" >"$tmp/greend.log" 2>&1 &
+	gd=$!
+	pids+=("$gd")
+	for ((i = 0; i < 100; i++)); do
+		[ "$("$B/greenctl" -s "$tmp/greend.sock" status --json 2>/dev/null |
+			grep -o '"state": *"accepting"' | wc -l)" -ge "$n" ] && break
+		sleep 0.1
+	done
+	if [ "$kind" = echo ]; then
+		out=$(timeout -k 5 120 "$B/bench/loadgen" -p "$p" -c 100 -n "$m" -s 64 -t 90 2>&1)
+		jget msgs_per_s "$out"
+	else
+		out=$(timeout -k 5 60 wrk -t2 -c50 -d"$d" "http://127.0.0.1:$p/small.txt" 2>&1)
+		sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' <<<"$out"
+	fi
+	stop_pid "$gd"
+}
+
+table_listen() {
+	local kind one two
+
+	tmpdir
+	mkdir -p "$tmp/www"
+	head -c 1024 /dev/zero | tr '\0' x >"$tmp/www/small.txt"
+	echo "one port held by greend, instances of one unmodified server behind it (greened)"
+	printf '%-22s %12s %12s %8s\n' server 1-instance 2-instances 2/1
+	for kind in echo http; do
+		if [ "$kind" = http ] && ! command -v wrk >/dev/null; then
+			echo "http.server: skipped, wrk is not installed (apt-get install wrk)"
+			continue
+		fi
+		one=$(listen_once "$kind" 1)
+		two=$(listen_once "$kind" 2)
+		if [ -z "$one" ] || [ -z "$two" ]; then
+			echo "run.sh: the $kind run behind greend failed" >&2
+			sed 's/^/  /' "$tmp/greend.log" | tail -20 >&2
+			stop_all
+			return 1
+		fi
+		printf '%-22s %12.0f %12.0f %7sx\n' \
+			"$([ "$kind" = echo ] && echo "echo_threads msgs/s" || echo "http.server req/s")" \
+			"$one" "$two" "$(ratio "$two" "$one")"
+	done
+	stop_all
+}
+
 build() {
 	local s t targets=()
 

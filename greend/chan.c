@@ -37,6 +37,7 @@ void gd_chan_reset(struct gd_chan *ch)
 {
 	void *owner = ch->owner;
 	void (*on_dump)(void *, json_t *) = ch->on_dump;
+	void (*on_listen)(void *) = ch->on_listen;
 
 	if (ch->loop)
 		ev_timer_stop(ch->loop, &ch->resume);
@@ -44,6 +45,7 @@ void gd_chan_reset(struct gd_chan *ch)
 	json_decref(ch->last_blocked);
 	gd_chan_init(ch, owner);
 	ch->on_dump = on_dump;
+	ch->on_listen = on_listen;
 }
 
 static bool get_count(json_t *obj, const char *key, long long *out)
@@ -165,6 +167,23 @@ static enum gd_msg parse_blocked(struct gd_chan *ch, json_t *m)
 	return GD_MSG_BLOCKED;
 }
 
+static enum gd_msg parse_listen(struct gd_chan *ch, json_t *m)
+{
+	json_t *st = json_object_get(m, "state");
+	const char *s = json_is_string(st) ? json_string_value(st) : "";
+	long long accepted, open;
+
+	if ((strcmp(s, "idle") != 0 && strcmp(s, "accepting") != 0 &&
+	     strcmp(s, "draining") != 0) ||
+	    !get_count(m, "accepted", &accepted) || !get_count(m, "open", &open))
+		return GD_MSG_MALFORMED;
+	ch->have_listen = true;
+	snprintf(ch->listen_state, sizeof(ch->listen_state), "%s", s);
+	ch->listen_accepted = accepted;
+	ch->listen_open = open;
+	return GD_MSG_LISTEN;
+}
+
 static enum gd_msg parse_dump(struct gd_chan *ch, json_t *m, json_t **dump)
 {
 	json_t *g = json_object_get(m, "greenlets"), *out, *item;
@@ -217,6 +236,8 @@ enum gd_msg gd_chan_parse(struct gd_chan *ch, const char *buf, size_t len,
 		r = parse_blocked(ch, m);
 	else if (strcmp(t, "dump") == 0)
 		r = parse_dump(ch, m, dump);
+	else if (strcmp(t, "listen") == 0)
+		r = parse_listen(ch, m);
 	json_decref(m);
 out:
 	if (r == GD_MSG_MALFORMED)
@@ -348,10 +369,18 @@ static void chan_cb(struct ev_loop *loop, ev_io *w, int revents)
 			ch->malformed++;
 			continue;
 		}
-		if (gd_chan_parse(ch, buf, (size_t)n, ev_now(loop), &dump) == GD_MSG_DUMP) {
+		switch (gd_chan_parse(ch, buf, (size_t)n, ev_now(loop), &dump)) {
+		case GD_MSG_DUMP:
 			if (ch->on_dump)
 				ch->on_dump(ch->owner, dump);
 			json_decref(dump);
+			break;
+		case GD_MSG_LISTEN:
+			if (ch->on_listen)
+				ch->on_listen(ch->owner);
+			break;
+		default:
+			break;
 		}
 	}
 }
@@ -379,19 +408,31 @@ void gd_chan_close(struct gd_chan *ch, struct ev_loop *loop, const char *why)
 	snprintf(ch->closed_why, sizeof(ch->closed_why), "%s", why);
 }
 
-int gd_chan_request_dump(struct gd_chan *ch)
+static int chan_request(struct gd_chan *ch, const char *req, size_t len)
 {
-	static const char req[] = "{\"type\":\"dump\"}";
-
 	if (ch->fd < 0) {
 		errno = ENOTCONN;
 		return -1;
 	}
-	if (send(ch->fd, req, sizeof(req) - 1, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
+	if (send(ch->fd, req, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0) {
 		if (errno != EAGAIN)
 			errno = ENOTCONN;
 		return -1;
 	}
 	ch->dump_wanted = true;
 	return 0;
+}
+
+int gd_chan_request_drain(struct gd_chan *ch)
+{
+	static const char req[] = "{\"type\":\"drain\"}";
+
+	return chan_request(ch, req, sizeof(req) - 1);
+}
+
+int gd_chan_request_dump(struct gd_chan *ch)
+{
+	static const char req[] = "{\"type\":\"dump\"}";
+
+	return chan_request(ch, req, sizeof(req) - 1);
 }

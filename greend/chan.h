@@ -24,6 +24,7 @@ enum gd_msg {
 	GD_MSG_STATS,
 	GD_MSG_BLOCKED,
 	GD_MSG_DUMP,
+	GD_MSG_LISTEN,
 };
 
 /* Token bucket: a worker may burst this many messages, refilled per second. */
@@ -47,6 +48,7 @@ struct gd_chan {
 	struct ev_loop *loop;
 	void *owner;
 	void (*on_dump)(void *owner, json_t *greenlets);
+	void (*on_listen)(void *owner);  /* a "listen" report arrived */
 	char closed_why[48];    /* "", "closed by worker", "flooding", ... */
 
 	bool hello;
@@ -61,6 +63,11 @@ struct gd_chan {
 	double switches_per_s;
 	double prev_at;
 	long long prev_switches;
+
+	/* {"type":"listen"}: the shim's view of the listeners greend gave it */
+	bool have_listen;
+	char listen_state[12];  /* "idle", "accepting", "draining" */
+	long long listen_accepted, listen_open;
 
 	long long blocked_reports;
 	json_t *last_blocked;   /* {"greenlet":N,"name":"...","ms":F} */
@@ -103,5 +110,7 @@ void gd_chan_open(struct gd_chan *ch, struct ev_loop *loop, int fd);
 void gd_chan_close(struct gd_chan *ch, struct ev_loop *loop, const char *why);
 /* Ask the worker for a dump; -1 with errno ENOTCONN or EAGAIN. */
 int gd_chan_request_dump(struct gd_chan *ch);
+/* Ask the worker to stop accepting on greend's listeners. */
+int gd_chan_request_drain(struct gd_chan *ch);
 
 #endif

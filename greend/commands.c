@@ -14,6 +14,7 @@
 #include "control.h"
 #include "ctl_client.h"
 #include "proto.h"
+#include "roll.h"
 
 struct command {
 	const char *name;
@@ -178,7 +179,7 @@ static json_t *do_action(struct gd_control *ctl, struct gd_client *cl, json_t *r
 		else if (strcmp(cmd, "stop") == 0)
 			gd_inst_stop(in);
 		else
-			gd_inst_restart(in);
+			gd_roll_restart(in, json_is_true(json_object_get(req, "now")));
 	}
 	if (strcmp(cmd, "start") == 0 || !cl || gd_cmd_wait_done(ctl, ids)) {
 		json_t *a = json_pack("{s:b,s:o}", "ok", 1, "workers", gd_cmd_states_of(ctl, ids));

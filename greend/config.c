@@ -136,6 +136,7 @@ void gd_worker_conf_free(struct gd_worker_conf *wc)
 	free(wc->cwd);
 	free(wc->user);
 	free(wc->group);
+	free_strv(wc->listen);
 	json_decref(wc->effective);
 	free(wc);
 }
@@ -192,6 +193,49 @@ static int parse_command(struct gd_jctx *c, const char *wpath, json_t *v,
 			wc->argv[i] = xstrdup(s);
 		if (!wc->argv[i])
 			return gd_joom(c);
+	}
+	return 0;
+}
+
+static int parse_listen_addr(struct gd_jctx *c, const char *path, json_t *v, char **out);
+
+/* Each address is kept in gd_addr_format's spelling, so that a reload
+ * compares "[::1]:80" and "[0:0::1]:80" as the one address they are. */
+static int parse_listen(struct gd_jctx *c, const char *wpath, json_t *v,
+			struct gd_worker_conf *wc)
+{
+	char path[160], text[PATH_MAX + 8], why[160];
+	struct gd_addr a;
+	size_t n, i;
+	json_t *item;
+
+	snprintf(path, sizeof(path), "%s.listen", wpath);
+	if (!json_is_array(v))
+		return gd_jfail(c, path, "expected an array of \"HOST:PORT\", \"[V6]:PORT\" or \"unix:PATH\"");
+	n = json_array_size(v);
+	if (n > GD_LISTEN_MAX)
+		return gd_jfail(c, path, "more than %d addresses", GD_LISTEN_MAX);
+	free_strv(wc->listen);
+	wc->nlisten = 0;
+	wc->listen = calloc(n + 1, sizeof(char *));
+	if (!wc->listen)
+		return gd_joom(c);
+	json_array_foreach(v, i, item) {
+		char *raw = NULL;
+
+		snprintf(path, sizeof(path), "%s.listen[%zu]", wpath, i);
+		if (parse_listen_addr(c, path, item, &raw) < 0)
+			return -1;
+		gd_addr_parse(raw, &a, why, sizeof(why));
+		free(raw);
+		gd_addr_format(&a, text, sizeof(text));
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(wc->listen[j], text) == 0)
+				return gd_jfail(c, path, "%s is also listen[%zu]", text, j);
+		wc->listen[i] = xstrdup(text);
+		if (!wc->listen[i])
+			return gd_joom(c);
+		wc->nlisten = i + 1;
 	}
 	return 0;
 }
@@ -347,6 +391,10 @@ static int parse_worker(struct gd_jctx *c, size_t idx, json_t *obj,
 	wc->backoff_max_ms = 30000;
 	wc->stop_signal = SIGTERM;
 	wc->stop_timeout_s = 10;
+	wc->listen_mode = 0660;
+	wc->backlog = 1024;
+	wc->ready_timeout_s = 10;
+	wc->drain_timeout_s = 30;
 	wc->patch = xstrdup("all");
 	if (!wc->patch)
 		return gd_joom(c);
@@ -425,6 +473,22 @@ static int parse_worker(struct gd_jctx *c, size_t idx, json_t *obj,
 		} else if (strcmp(key, "stack_size") == 0) {
 			if (parse_stack_size(c, path, v, &wc->stack_size) < 0)
 				return -1;
+		} else if (strcmp(key, "listen") == 0) {
+			if (parse_listen(c, wpath, v, wc) < 0)
+				return -1;
+		} else if (strcmp(key, "listen_mode") == 0) {
+			if (gd_jmode(c, path, v, &wc->listen_mode) < 0)
+				return -1;
+		} else if (strcmp(key, "backlog") == 0) {
+			if (gd_jint(c, path, v, 1, 65535, &ll) < 0)
+				return -1;
+			wc->backlog = (int)ll;
+		} else if (strcmp(key, "ready_timeout_s") == 0) {
+			if (gd_jnumber(c, path, v, 0.1, 3600, &wc->ready_timeout_s) < 0)
+				return -1;
+		} else if (strcmp(key, "drain_timeout_s") == 0) {
+			if (gd_jnumber(c, path, v, 0, 3600, &wc->drain_timeout_s) < 0)
+				return -1;
 		} else {
 			return gd_jfail(c, path, "unknown key");
 		}
@@ -478,6 +542,15 @@ static int build_effective(struct gd_config *cfg, struct gd_worker_conf *wc)
 		errno = ENOMEM;
 		return -1;
 	}
+	if (json_object_set_new(e, "listen", strv_json(wc->listen)) < 0 ||
+	    json_object_set_new(e, "listen_mode", json_integer(wc->listen_mode)) < 0 ||
+	    json_object_set_new(e, "backlog", json_integer(wc->backlog)) < 0 ||
+	    json_object_set_new(e, "ready_timeout_s", json_real(wc->ready_timeout_s)) < 0 ||
+	    json_object_set_new(e, "drain_timeout_s", json_real(wc->drain_timeout_s)) < 0) {
+		json_decref(e);
+		errno = ENOMEM;
+		return -1;
+	}
 	wc->effective = e;
 	return 0;
 }
@@ -508,6 +581,15 @@ static int parse_workers(struct gd_jctx *c, json_t *v, struct gd_config *cfg)
 				return gd_jfail(c, path, "duplicate name \"%s\" (also workers[%zu])",
 					    cfg->workers[i]->name, j);
 			}
+			for (size_t a = 0; a < cfg->workers[i]->nlisten; a++)
+				for (size_t b = 0; b < cfg->workers[j]->nlisten; b++)
+					if (strcmp(cfg->workers[i]->listen[a], cfg->workers[j]->listen[b]) == 0) {
+						char path[80];
+
+						snprintf(path, sizeof(path), "workers[%zu].listen[%zu]", i, a);
+						return gd_jfail(c, path, "%s is also listened on by worker \"%s\"",
+							    cfg->workers[i]->listen[a], cfg->workers[j]->name);
+					}
 		}
 	}
 	return 0;

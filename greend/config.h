@@ -20,6 +20,9 @@ enum gd_restart {
 	GD_RESTART_NEVER,
 };
 
+/* Listen addresses per worker, at most. */
+#define GD_LISTEN_MAX 64
+
 struct gd_worker_conf {
 	char *name;
 	char **argv;            /* NULL-terminated; argv[0] made absolute if it has a '/' */
@@ -38,6 +41,12 @@ struct gd_worker_conf {
 	double stop_timeout_s;
 	long max_blocking_ms;   /* 0 = off */
 	long long stack_size;   /* bytes; 0 = the shim's default */
+	char **listen;          /* NULL-terminated addresses, as gd_addr_format writes them */
+	size_t nlisten;
+	int listen_mode;        /* for unix: listeners */
+	int backlog;
+	double ready_timeout_s; /* a rolled-in instance must accept within this */
+	double drain_timeout_s; /* a rolled-out instance may finish its connections */
 	json_t *effective;      /* every setting that reaches the worker; reload compares these */
 };
 

@@ -23,7 +23,7 @@ static const char *sock_opt;
 static void usage(FILE *f)
 {
 	fputs("usage: greenctl [-s SOCKET] status [NAME|ID] [--json]\n"
-	      "       greenctl [-s SOCKET] start|stop|restart NAME|ID|all\n"
+	      "       greenctl [-s SOCKET] start|stop|restart [--now] NAME|ID|all\n"
 	      "       greenctl [-s SOCKET] reload | shutdown | version\n"
 	      "       greenctl [-s SOCKET] dump ID [--json]\n"
 	      "       greenctl [-s SOCKET] metrics\n"
@@ -115,6 +115,24 @@ static void fmt_num(json_t *v, char *buf, size_t len)
 		snprintf(buf, len, "-");
 }
 
+/* "accepting 120 accepted, 2 open" for an instance with greend's listeners. */
+static void listen_info(json_t *w, char *buf, size_t len)
+{
+	json_t *l = json_object_get(w, "listen");
+	const char *err = json_string_value(json_object_get(w, "roll_error"));
+	const char *roll = json_string_value(json_object_get(w, "roll"));
+
+	if (json_is_object(l))
+		snprintf(buf, len, "%s %lld accepted, %lld open%s%s",
+			 json_string_value(json_object_get(l, "state")),
+			 (long long)json_integer_value(json_object_get(l, "accepted")),
+			 (long long)json_integer_value(json_object_get(l, "open")),
+			 roll ? "; rolling: " : "", roll ? roll : "");
+	if (err && strlen(buf) + 8 < len)
+		snprintf(buf + strlen(buf), len - strlen(buf), "%sroll stopped: %s",
+			 buf[0] ? "; " : "", err);
+}
+
 static void print_table(json_t *workers, FILE *f)
 {
 	size_t i;
@@ -144,6 +162,8 @@ static void print_table(json_t *workers, FILE *f)
 		else if (json_is_integer(age) && json_integer_value(age) > 5000)
 			snprintf(info, sizeof(info), "report %llds old",
 				 (long long)json_integer_value(age) / 1000);
+		if (!info[0])
+			listen_info(w, info, sizeof(info));
 		fprintf(f, "%-24s %-9s %7s %11s %9s %8s %8s %7s  %s\n",
 			json_string_value(json_object_get(w, "id")), state ? state : "?", pid, up,
 			gl, sw, to, bl, info);
@@ -192,10 +212,17 @@ static int cmd_action(const char *cmd, int argc, char **argv)
 	json_t *a, *v;
 	size_t i;
 	int rc;
+	bool now = false;
 
+	/* --now: stop then start, even where a rolling restart is possible. */
+	if (argc == 2 && strcmp(cmd, "restart") == 0 && strcmp(argv[0], "--now") == 0) {
+		now = true;
+		argv++;
+		argc--;
+	}
 	if (argc != 1)
 		return usage_error("%s needs one NAME, ID or all", cmd);
-	rc = call(json_pack("{s:s,s:s}", "cmd", cmd, "worker", argv[0]), 300000, &a);
+	rc = call(json_pack("{s:s,s:s,s:b}", "cmd", cmd, "worker", argv[0], "now", now), 300000, &a);
 	if (rc)
 		return rc;
 	json_array_foreach(json_object_get(a, "workers"), i, v)

@@ -154,6 +154,12 @@ static int do_reload(void *data, json_t *report, char *err, size_t errlen)
 		gd_notify("READY=1\nSTATUS=reload failed: %.200s", err);
 		return -1;
 	}
+	if (gd_sup_reload_listen(&d->sup, nc, err, errlen) < 0) {
+		log_errx("reload failed, keeping the running config: %s", err);
+		gd_notify("READY=1\nSTATUS=reload failed: %.200s", err);
+		gd_config_free(nc);
+		return -1;
+	}
 	if (gd_sup_reload(&d->sup, nc, report) < 0) {
 		snprintf(err, errlen, "reload: %s", strerror(errno));
 		gd_notify("READY=1");
@@ -394,6 +400,10 @@ int main(int argc, char **argv)
 	d.info.started_mono = ev_now(d.loop);
 	if (gd_sup_init(&d.sup, d.loop, cfg) < 0) {
 		log_errx("out of memory");
+		goto out_free_sup;
+	}
+	if (gd_sup_listen(&d.sup, err, sizeof(err)) < 0) {
+		log_errx("%s", err);
 		goto out_free_sup;
 	}
 	d.sup.on_change = on_change;

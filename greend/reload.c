@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "roll.h"
 #include "sup.h"
 
 static bool equal_but_instances(json_t *a, json_t *b)
@@ -50,6 +51,9 @@ static int worker_reconcile(struct gd_worker *w, enum reconcile how)
 	for (size_t j = 0; j < w->ninst; j++) {
 		struct gd_instance *in = w->inst[j];
 
+		/* Rolled out: its successor holds the slot. */
+		if (in->draining)
+			continue;
 		if (in->index >= n) {
 			if (!in->retire) {
 				in->retire = true;
@@ -64,7 +68,7 @@ static int worker_reconcile(struct gd_worker *w, enum reconcile how)
 			if (gd_state_at_rest(in->state))
 				gd_inst_start(in);
 			else
-				gd_inst_restart(in);
+				gd_roll_restart(in, false);
 		}
 	}
 	old_ninst = w->ninst;
@@ -175,6 +179,8 @@ int gd_sup_reload(struct gd_sup *s, struct gd_config *nc, json_t *report)
 	}
 	free(seen);
 	gd_config_free(old);
+	/* What the reload dropped closes now, or when its last user exits. */
+	gd_listeners_commit(&s->listeners);
 	json_object_set_new(report, "added", added);
 	json_object_set_new(report, "removed", removed);
 	json_object_set_new(report, "changed", changed);

@@ -29,7 +29,9 @@
 
 extern char **environ;
 
-#define CHAN_FD 3
+/* Listeners take fds 3... as systemd hands them; the channel comes next. */
+#define LISTEN_FDS_START 3
+#define LISTEN_PID_ROOM 32
 
 static bool stripped(const char *kv)
 {
@@ -141,8 +143,29 @@ char **gd_spawn_env(const struct gd_spawn *sp, char **base)
 			goto oom;
 		}
 	}
+	if (sp->nlisten) {
+		/* The child writes its own pid into this room after fork. */
+		kv = calloc(1, LISTEN_PID_ROOM);
+		if (!kv)
+			goto oom;
+		strcpy(kv, "LISTEN_PID=0");
+		if (env_put(&env, &n, kv) < 0 ||
+		    env_putf(&env, &n, "LISTEN_FDS=%zu", sp->nlisten) < 0)
+			goto oom;
+		kv = malloc(sp->nlisten * (strlen(c->name) + 1) + 16);
+		if (!kv)
+			goto oom;
+		strcpy(kv, "LISTEN_FDNAMES=");
+		for (size_t i = 0; i < sp->nlisten; i++) {
+			if (i)
+				strcat(kv, ":");
+			strcat(kv, c->name);
+		}
+		if (env_put(&env, &n, kv) < 0)
+			goto oom;
+	}
 	if (env_putf(&env, &n, "GREEN_PATCH=%s", c->patch) < 0 ||
-	    env_putf(&env, &n, "GREEN_CONTROL_FD=%d", CHAN_FD) < 0 ||
+	    env_putf(&env, &n, "GREEN_CONTROL_FD=%zu", LISTEN_FDS_START + sp->nlisten) < 0 ||
 	    env_putf(&env, &n, "GREEN_STATS_INTERVAL_MS=%ld", sp->stats_interval_ms) < 0 ||
 	    env_putf(&env, &n, "GREEN_MAX_BLOCKING_MS=%ld", c->max_blocking_ms) < 0 ||
 	    env_putf(&env, &n, "GREEND_INSTANCE=%s", sp->id) < 0)
@@ -236,7 +259,7 @@ static void close_span(unsigned int lo, unsigned int hi)
  */
 static void close_all_but(const int *keep, int n)
 {
-	int sorted[8];
+	int sorted[4 + GD_LISTEN_MAX];
 	unsigned int lo = 0;
 
 	memcpy(sorted, keep, (size_t)n * sizeof(int));
@@ -341,11 +364,26 @@ static int resolve_ids(const struct gd_worker_conf *c, struct ids *ids,
 	return 0;
 }
 
-static int move_high(int fd)
+/* Above every number the listeners, channel and error pipe take (3 to
+ * LOW - 1), and no higher than needed: greend may run with few fds. */
+static int move_high(int fd, int low)
 {
-	int n = fcntl(fd, F_DUPFD_CLOEXEC, 10);
+	return fcntl(fd, F_DUPFD_CLOEXEC, low < 10 ? 10 : low);
+}
 
-	return n;
+/* The decimal pid into BUF, without stdio: this runs between fork and exec. */
+static void put_pid(char *buf, size_t room, pid_t pid)
+{
+	char digits[16];
+	size_t n = 0, at = strlen("LISTEN_PID=");
+
+	do {
+		digits[n++] = (char)('0' + pid % 10);
+		pid /= 10;
+	} while (pid > 0 && n < sizeof(digits));
+	while (n > 0 && at + 1 < room)
+		buf[at++] = digits[--n];
+	buf[at] = '\0';
 }
 
 static void __attribute__((noreturn))
@@ -353,6 +391,8 @@ child(const struct gd_spawn *sp, const struct ids *ids, char **env, int chan,
       int out, int errfd, int devnull, pid_t parent)
 {
 	const struct gd_worker_conf *c = sp->conf;
+	int lfds[GD_LISTEN_MAX];
+	int chan_fd = LISTEN_FDS_START + (int)sp->nlisten;
 	struct sigaction sa;
 	sigset_t all;
 
@@ -364,25 +404,38 @@ child(const struct gd_spawn *sp, const struct ids *ids, char **env, int chan,
 	sigprocmask(SIG_SETMASK, &all, NULL);
 
 	{
-		int keep[4] = { chan, out, errfd, devnull };
+		int keep[4 + GD_LISTEN_MAX] = { chan, out, errfd, devnull };
 
-		close_all_but(keep, 4);
+		for (size_t i = 0; i < sp->nlisten; i++)
+			keep[4 + i] = sp->listen_fds[i];
+		close_all_but(keep, 4 + (int)sp->nlisten);
 	}
-	errfd = move_high(errfd);
+	errfd = move_high(errfd, chan_fd + 2);
 	if (errfd < 0)
 		_exit(127);
-	if ((chan = move_high(chan)) < 0 || (out = move_high(out)) < 0 ||
-	    (devnull = move_high(devnull)) < 0)
+	if ((chan = move_high(chan, chan_fd + 2)) < 0 || (out = move_high(out, chan_fd + 2)) < 0 ||
+	    (devnull = move_high(devnull, chan_fd + 2)) < 0)
 		child_fail(errfd, "dup", NULL);
+	/* Out of the way first, or one listener's number could be another's
+	 * place. */
+	for (size_t i = 0; i < sp->nlisten; i++)
+		if ((lfds[i] = move_high(sp->listen_fds[i], chan_fd + 2)) < 0)
+			child_fail(errfd, "dup", NULL);
 	if (setpgid(0, 0) < 0)
 		child_fail(errfd, "setpgid", NULL);
 	if (dup2(devnull, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
-	    dup2(chan, CHAN_FD) < 0)
+	    dup2(chan, chan_fd) < 0)
 		child_fail(errfd, "dup2", NULL);
-	if (dup3(errfd, CHAN_FD + 1, O_CLOEXEC) < 0)
+	for (size_t i = 0; i < sp->nlisten; i++)
+		if (dup2(lfds[i], LISTEN_FDS_START + (int)i) < 0)
+			child_fail(errfd, "dup2", NULL);
+	if (dup3(errfd, chan_fd + 1, O_CLOEXEC) < 0)
 		child_fail(errfd, "dup3", NULL);
-	errfd = CHAN_FD + 1;
-	close_span(CHAN_FD + 2, ~0U);
+	errfd = chan_fd + 1;
+	close_span((unsigned)chan_fd + 2, ~0U);
+	for (size_t i = 0; env[i]; i++)
+		if (sp->nlisten && strncmp(env[i], "LISTEN_PID=", 11) == 0)
+			put_pid(env[i], LISTEN_PID_ROOM, getpid());
 
 	if (c->umask >= 0)
 		umask((mode_t)c->umask);

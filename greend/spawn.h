@@ -21,6 +21,8 @@ struct gd_spawn {
 	const char *id;             /* "web:0", for GREEND_INSTANCE */
 	const char *preload;        /* path or NULL (then LD_PRELOAD is left alone) */
 	long stats_interval_ms;
+	const int *listen_fds;      /* handed over as fds 3... (LISTEN_FDS) */
+	size_t nlisten;
 	/* results */
 	pid_t pid;
 	int chan_fd;                /* greend's end of the channel, non-blocking */

@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "listen_status.h"
 #include "procinfo.h"
 #include "log.h"
 #include "proto.h"
@@ -60,6 +61,7 @@ json_t *gd_status_instance(const struct gd_instance *in, double now)
 				"dropped", (json_int_t)ch->dropped,
 				"throttled", (json_int_t)ch->throttled));
 	json_object_set_new(o, "reason", gd_json_text(in->reason[0] ? in->reason : NULL));
+	gd_listen_status_instance(in, o);
 	return o;
 }
 
@@ -389,6 +391,7 @@ char *gd_metrics_render(const struct gd_sup *s, const struct gd_daemon_info *di,
 			}
 		}
 	}
+	gd_listen_metrics(s, f, fmt == GD_METRICS_OPENMETRICS);
 	if (fmt == GD_METRICS_OPENMETRICS)
 		fputs("# EOF\n", f);
 	free(vals);

@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 
 #include "log.h"
 #include "proto.h"
+#include "roll.h"
 #include "spawn.h"
 #include "sup.h"
 #include "tree.h"
@@ -53,6 +55,7 @@ static void set_state(struct gd_instance *in, enum gd_state st)
 	in->since = ev_now(s->loop);
 	if (s->on_change)
 		s->on_change(in, s->change_data);
+	gd_roll_on_change(in);
 }
 
 /* ---- worker output --------------------------------------------------------- */
@@ -370,6 +373,8 @@ static void child_cb(struct ev_loop *loop, ev_child *cw, int revents)
 		out_close(in);
 	}
 	gd_chan_close(&in->chan, loop, "worker exited");
+	gd_listeners_release(&in->w->sup->listeners, in->held, in->nheld);
+	in->nheld = 0;
 	/* Whatever the leader left behind goes with it, whether we asked it to
 	 * stop or it exited by itself: its group, and (in->pid is still the
 	 * leader's, so it is not taken for a live one) what escaped the group
@@ -430,11 +435,38 @@ static const char *preload_for(struct gd_sup *s, char *buf, size_t len)
 	return NULL;
 }
 
+/*
+ * The listeners go to the new process as they are.  Their O_NONBLOCK is the
+ * one flag every instance shares, so it is decided per worker: set when the
+ * shim greens sockets (its accept then never blocks the hub when a sibling
+ * took the connection, and it shows the program a blocking socket), clear
+ * otherwise, as systemd hands them, for a kernel-blocking accept.
+ */
+static int hand_over(struct gd_instance *in, struct gd_spawn *sp, int *lfds)
+{
+	struct gd_sup *s = in->w->sup;
+	bool nonblock = sp->preload && gd_patch_has_socket(in->w->conf->patch);
+
+	if (gd_listeners_take(&s->listeners, in->w->conf, in->held, &in->nheld) < 0)
+		return -1;
+	for (size_t i = 0; i < in->nheld; i++) {
+		int fl = fcntl(in->held[i]->fd, F_GETFL);
+
+		if (fl >= 0 && ((fl & O_NONBLOCK) != 0) != nonblock)
+			fcntl(in->held[i]->fd, F_SETFL, nonblock ? fl | O_NONBLOCK : fl & ~O_NONBLOCK);
+		lfds[i] = in->held[i]->fd;
+	}
+	sp->listen_fds = lfds;
+	sp->nlisten = in->nheld;
+	return 0;
+}
+
 static void spawn(struct gd_instance *in)
 {
 	struct gd_sup *s = in->w->sup;
 	struct gd_spawn sp;
 	char err[300], pre[4096];
+	int lfds[GD_LISTEN_MAX];
 
 	memset(&sp, 0, sizeof(sp));
 	sp.conf = in->w->conf;
@@ -445,7 +477,16 @@ static void spawn(struct gd_instance *in)
 	in->spawn_err[0] = '\0';
 	in->spawn_errno = 0;
 	in->have_status = false;
+	if (hand_over(in, &sp, lfds) < 0) {
+		fatal(in, "a listener of its config is not open (greend could not bind it)");
+		return;
+	}
 	if (gd_spawn_start(&sp, err, sizeof(err)) < 0) {
+		int e = errno;
+
+		gd_listeners_release(&s->listeners, in->held, in->nheld);
+		in->nheld = 0;
+		errno = e;
 		if (!gd_spawn_errno_transient(errno)) {
 			fatal(in, err);
 		} else {
@@ -556,6 +597,11 @@ static void on_chan_dump(void *owner, json_t *greenlets)
 		s->on_dump(in, greenlets, s->hook_data);
 }
 
+static void on_chan_listen(void *owner)
+{
+	gd_roll_on_listen(owner);
+}
+
 static struct gd_instance *inst_new(struct gd_worker *w, int index)
 {
 	struct gd_instance *in = calloc(1, sizeof(*in));
@@ -578,6 +624,7 @@ static struct gd_instance *inst_new(struct gd_worker *w, int index)
 	in->out_io.data = in;
 	gd_chan_init(&in->chan, in);
 	in->chan.on_dump = on_chan_dump;
+	in->chan.on_listen = on_chan_listen;
 	return in;
 }
 
@@ -591,6 +638,7 @@ static void inst_free(struct gd_instance *in)
 	err_collect(in);
 	gd_chan_close(&in->chan, loop, "");
 	gd_chan_reset(&in->chan);
+	gd_listeners_release(&in->w->sup->listeners, in->held, in->nheld);
 	free(in->recent);
 	free(in);
 }
@@ -618,6 +666,22 @@ int gd_worker_grow(struct gd_worker *w, int n)
 		w->inst[w->ninst++] = in;
 	}
 	return 0;
+}
+
+struct gd_instance *gd_sup_inst_add(struct gd_worker *w, int index)
+{
+	struct gd_instance *in = inst_new(w, index), **arr;
+
+	if (!in)
+		return NULL;
+	arr = realloc(w->inst, (w->ninst + 1) * sizeof(*arr));
+	if (!arr) {
+		inst_free(in);
+		return NULL;
+	}
+	w->inst = arr;
+	w->inst[w->ninst++] = in;
+	return in;
 }
 
 void gd_worker_set_conf(struct gd_worker *w, struct gd_worker_conf *c)
@@ -660,6 +724,7 @@ err:
 
 static void worker_free(struct gd_worker *w)
 {
+	gd_roll_free(w);
 	for (size_t i = 0; i < w->ninst; i++)
 		inst_free(w->inst[i]);
 	free(w->inst);
@@ -718,6 +783,24 @@ int gd_sup_init(struct gd_sup *s, struct ev_loop *loop, struct gd_config *cfg)
 	return 0;
 }
 
+int gd_sup_listen(struct gd_sup *s, char *err, size_t errlen)
+{
+	struct gd_worker_conf *confs[1024];
+	size_t n = 0;
+
+	for (size_t i = 0; i < s->nworkers && n < sizeof(confs) / sizeof(confs[0]); i++)
+		confs[n++] = s->workers[i]->conf;
+	if (gd_listeners_bind(&s->listeners, confs, n, err, errlen) < 0)
+		return -1;
+	gd_listeners_commit(&s->listeners);
+	return 0;
+}
+
+int gd_sup_reload_listen(struct gd_sup *s, struct gd_config *nc, char *err, size_t errlen)
+{
+	return gd_listeners_bind(&s->listeners, nc->workers, nc->nworkers, err, errlen);
+}
+
 void gd_sup_start_all(struct gd_sup *s)
 {
 	for (size_t i = 0; i < s->nworkers; i++)
@@ -762,6 +845,7 @@ void gd_sup_free(struct gd_sup *s)
 	for (size_t i = 0; i < s->nworkers; i++)
 		worker_free(s->workers[i]);
 	free(s->workers);
+	gd_listeners_free(&s->listeners);
 	gd_config_free(s->cfg);
 	s->workers = NULL;
 	s->nworkers = 0;
@@ -778,9 +862,13 @@ struct gd_worker *gd_sup_find_worker(const struct gd_sup *s, const char *name)
 
 struct gd_instance *gd_sup_find_instance(const struct gd_sup *s, const char *id)
 {
-	for (size_t i = 0; i < s->nworkers; i++)
-		for (size_t j = 0; j < s->workers[i]->ninst; j++)
-			if (strcmp(s->workers[i]->inst[j]->id, id) == 0)
-				return s->workers[i]->inst[j];
+	/* During a rolling restart a draining instance shares its id with
+	 * its successor: the one that stays is meant. */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < s->nworkers; i++)
+			for (size_t j = 0; j < s->workers[i]->ninst; j++)
+				if ((pass || !s->workers[i]->inst[j]->retire) &&
+				    strcmp(s->workers[i]->inst[j]->id, id) == 0)
+					return s->workers[i]->inst[j];
 	return NULL;
 }

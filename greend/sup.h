@@ -20,6 +20,7 @@
 
 #include "chan.h"
 #include "config.h"
+#include "listen.h"
 #include "tree.h"
 #include "wlog.h"
 
@@ -36,6 +37,7 @@ enum gd_state {
 
 struct gd_sup;
 struct gd_worker;
+struct gd_roll;
 
 struct gd_instance {
 	struct gd_worker *w;
@@ -65,6 +67,9 @@ struct gd_instance {
 	char line[4096];
 	size_t linelen;
 	struct gd_chan chan;
+	bool draining;          /* a rolling restart drains it before the stop */
+	struct gd_listener *held[GD_LISTEN_MAX]; /* what the running process got */
+	size_t nheld;
 };
 
 struct gd_worker {
@@ -75,6 +80,8 @@ struct gd_worker {
 	bool retire;
 	bool have_wlog;
 	struct gd_wlog wlog;
+	struct gd_roll *roll;   /* a rolling restart under way (roll.c) */
+	char roll_error[400];   /* why the last one stopped, for status */
 };
 
 struct gd_sup {
@@ -82,6 +89,7 @@ struct gd_sup {
 	struct gd_config *cfg;  /* global settings; worker confs belong to workers */
 	struct gd_worker **workers;
 	size_t nworkers;
+	struct gd_listeners listeners;
 	bool preload_warned;
 	bool shutting_down;
 	ev_prepare gc;
@@ -100,6 +108,10 @@ bool gd_state_at_rest(enum gd_state st);
 /* Take CFG (and its worker confs) and create the instances, all stopped. */
 int gd_sup_init(struct gd_sup *s, struct ev_loop *loop, struct gd_config *cfg);
 void gd_sup_start_all(struct gd_sup *s);
+/* Bind the listeners of every worker (greend exits 1 when this fails). */
+int gd_sup_listen(struct gd_sup *s, char *err, size_t errlen);
+/* Bind what NEWCFG adds before gd_sup_reload; a failure changes nothing. */
+int gd_sup_reload_listen(struct gd_sup *s, struct gd_config *newcfg, char *err, size_t errlen);
 /* Stop everything for good; gd_sup_all_at_rest() tells when done. */
 void gd_sup_shutdown(struct gd_sup *s);
 bool gd_sup_all_at_rest(const struct gd_sup *s);
@@ -114,6 +126,9 @@ int gd_sup_reload(struct gd_sup *s, struct gd_config *newcfg, json_t *report);
 int gd_inst_start(struct gd_instance *in);
 void gd_inst_stop(struct gd_instance *in);
 void gd_inst_restart(struct gd_instance *in);
+/* One more instance for slot INDEX of W, stopped (a rolling restart's
+ * successor, which shares the slot's id until the old one is gone). */
+struct gd_instance *gd_sup_inst_add(struct gd_worker *w, int index);
 
 /* For reload.c: a new worker for C (taken), its instances created stopped;
  * a worker's config replaced (the old one freed); W's missing instances

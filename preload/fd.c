@@ -96,6 +96,7 @@ void shim_fd_created(int fd, enum shim_fd_kind kind, bool user_nonblock,
 	e->shim_nonblock = shim_nonblock;
 	e->is_listener = e->desc_shared = e->exec_cleared = false;
 	e->stream = e->rx_drained = false;
+	e->greend_listener = e->greend_nonblock = e->greend_conn = false;
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 }
 
@@ -114,6 +115,9 @@ void shim_fd_closing(int fd)
 	shim_select_fd_closing(fd);
 	if (!e)
 		return;
+	if (e->greend_conn)
+		shim_listen_conn_closed();
+	e->greend_listener = e->greend_nonblock = e->greend_conn = false;
 	e->gen++;
 	e->kind = SHIM_FD_UNKNOWN;
 	e->user_nonblock = e->shim_nonblock = e->is_listener = false;
@@ -165,6 +169,7 @@ struct shim_fd *shim_fd_rediscover(int fd)
 	e->shim_nonblock = e->is_listener = false;
 	e->desc_shared = e->exec_cleared = false;
 	e->stream = e->rx_drained = false;
+	e->greend_listener = e->greend_nonblock = e->greend_conn = false;
 	e->rcvtimeo_ns = e->sndtimeo_ns = 0;
 	return shim_fd_get(fd);
 }
@@ -190,6 +195,10 @@ void shim_fd_duped(int oldfd, int newfd, bool cloexec)
 	to->desc_shared = from->desc_shared;
 	to->exec_cleared = false;
 	to->stream = from->stream;
+	to->greend_listener = from->greend_listener;
+	to->greend_nonblock = from->greend_nonblock;
+	/* The connection counts once, on the fd accept returned. */
+	to->greend_conn = false;
 	to->rx_drained = false;
 	to->rcvtimeo_ns = from->rcvtimeo_ns;
 	to->sndtimeo_ns = from->sndtimeo_ns;

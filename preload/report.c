@@ -31,13 +31,16 @@ static pid_t channel_pid;
 static struct green_hub *dump_hub; /* the first hub: the program's main one */
 static int dump_requested;
 
-static void channel_send(const char *msg, size_t len)
+/* Whether the message went out (a full channel drops it). */
+static bool channel_send(const char *msg, size_t len)
 {
 	if (__atomic_load_n(&channel_dead, __ATOMIC_ACQUIRE) || getpid() != channel_pid)
-		return;
-	if (SHIM_REAL(send)(channel_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
-	    errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
+		return false;
+	if (SHIM_REAL(send)(channel_fd, msg, len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+		return true;
+	if (errno != EAGAIN && errno != EWOULDBLOCK && errno != ENOBUFS)
 		__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
+	return false;
 }
 
 void shim_report_fd_closing(int fd)
@@ -213,6 +216,9 @@ static void hub_before_poll(struct green_hub *h)
 {
 	if (h == dump_hub && __atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
 		send_dump();
+	/* The table and the hub's watchers belong to the hub's thread. */
+	if (h == dump_hub && __atomic_load_n(&shim_listen_drain_pending, __ATOMIC_ACQUIRE))
+		shim_listen_drain();
 }
 
 static void check_blocking(void)
@@ -262,6 +268,9 @@ static void *reporter(void *arg)
 	shim_passthrough = 1;
 	if (shim_max_blocking_ms > 0 && shim_max_blocking_ms / 2 < tick)
 		tick = shim_max_blocking_ms / 2 > 0 ? shim_max_blocking_ms / 2 : 1;
+	/* A rolling restart waits on these reports: they go out within 50 ms. */
+	if (shim_listen_any() && tick > 50)
+		tick = 50;
 	send_hello();
 	while (!__atomic_load_n(&channel_dead, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd = {.fd = channel_fd, .events = POLLIN};
@@ -275,6 +284,16 @@ static void *reporter(void *arg)
 			next_stats = now + shim_stats_interval_ms * GREEN_MSEC;
 		}
 		check_blocking();
+		{
+			/* A dropped listener report is sent again: greend's
+			 * rolling restart waits on the last one. */
+			static bool unsent;
+			char lm[256];
+			size_t ln = shim_listen_report(lm, sizeof(lm), unsent);
+
+			if (ln)
+				unsent = !channel_send(lm, ln);
+		}
 		rc = SHIM_REAL(poll)(&pfd, 1, (int)tick);
 		if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))) {
 			__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
@@ -290,7 +309,14 @@ static void *reporter(void *arg)
 			}
 			if (got > 0) {
 				req[got] = '\0';
-				if (strstr(req, "\"dump\"")) {
+				if (strstr(req, "\"drain\"")) {
+					struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
+
+					SHIM_DEBUG("listen: greend asks for a drain");
+					__atomic_store_n(&shim_listen_drain_pending, 1, __ATOMIC_RELEASE);
+					if (h)
+						ev_async_send(h->loop, &h->async);
+				} else if (strstr(req, "\"dump\"")) {
 					struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
 
 					if (h) {

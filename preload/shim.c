@@ -124,6 +124,7 @@ __attribute__((constructor)) static void shim_init(void)
 		}
 		shim_log("patched: %s", list[0] ? list : "none");
 	}
+	shim_listen_init();
 	shim_report_start();
 }
 
@@ -147,6 +148,11 @@ struct green_hub *shim_hub_for(enum shim_module module)
 	}
 	if (h->current->is_hub)
 		return NULL;
+	/* A drain greend asked for is done at the program's next call, on
+	 * whichever of its threads comes first: the hub may be too busy to
+	 * reach the before-poll hook soon (listen.c). */
+	if (unlikely(__atomic_load_n(&shim_listen_drain_pending, __ATOMIC_RELAXED)))
+		shim_listen_drain();
 	return h;
 }
 

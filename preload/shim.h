@@ -104,6 +104,14 @@ struct shim_fd {
 	/* exec.c took O_NONBLOCK off for an exec or spawn under way. */
 	bool exec_cleared;
 	bool stream;         /* SOCK_STREAM, known from socket/socketpair/accept */
+	/* A listening socket greend holds for this worker (LISTEN_FDS, or the
+	 * program's own fd after bind adopted one: listen.c). */
+	bool greend_listener;
+	/* greend made its description non-blocking for every instance: the
+	 * kernel keeps O_NONBLOCK whatever the program sets, exec included. */
+	bool greend_nonblock;
+	/* Accepted from a greend listener: counted open until closed. */
+	bool greend_conn;
 	bool rx_drained;     /* the last receive emptied the queue (a hint) */
 	int64_t rcvtimeo_ns; /* SO_RCVTIMEO, 0 = none */
 	int64_t sndtimeo_ns; /* SO_SNDTIMEO, 0 = none */
@@ -154,6 +162,25 @@ static inline int64_t shim_deadline_after(int64_t ns)
 extern int64_t shim_stats_interval_ms;
 extern int64_t shim_max_blocking_ms;
 void shim_report_start(void);
+
+/* ---- listeners greend hands over (listen.c) ------------------------------- */
+
+/* Take LISTEN_FDS/LISTEN_PID: record fds 3... in the table. */
+void shim_listen_init(void);
+/* Whether this process got listeners from greend. */
+bool shim_listen_any(void);
+/* A connection was accepted from / closed on a greend listener. */
+void shim_listen_accepted(void);
+void shim_listen_conn_closed(void);
+/* The program calls accept on a greend listener (it serves). */
+void shim_listen_serving(void);
+/* greend asked for a drain: the reporter thread sets this, and the main
+ * hub's thread does the drain at its next interposed call or poll. */
+extern int shim_listen_drain_pending;
+void shim_listen_drain(void);
+/* The "listen" message when something changed since the last one (or
+ * AGAIN: the last one was dropped), into BUF; 0 when there is nothing to say. */
+size_t shim_listen_report(char *buf, size_t cap, bool again);
 /* The program closes fd: if it is the channel to greend, stop using it. */
 void shim_report_fd_closing(int fd);
 /* close_range/closefrom: the same for every fd from first to last. */

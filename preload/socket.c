@@ -91,7 +91,7 @@ static void make_blocking(struct shim_fd *e, int fd)
  * forked process, whose exec clears it (exec.c), shares the description. */
 static bool nonblock_sure(const struct shim_fd *e)
 {
-	return e->shim_nonblock && !e->desc_shared;
+	return (e->shim_nonblock && !e->desc_shared) || e->greend_nonblock;
 }
 
 static int64_t timeo_deadline(int64_t timeo_ns)
@@ -735,6 +735,10 @@ static void accepted(struct shim_fd *listener, int fd, int flags)
 		e->rcvtimeo_ns = listener->rcvtimeo_ns;
 		e->sndtimeo_ns = listener->sndtimeo_ns;
 		e->stream = listener->stream;
+		if (listener->greend_listener) {
+			e->greend_conn = true;
+			shim_listen_accepted();
+		}
 	}
 }
 
@@ -750,12 +754,20 @@ static int sock_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 
 		/* Passed through (a non-blocking listener): still tell the
 		 * table what the new fd is. */
-		if (c >= 0 && table_active())
-			shim_fd_created(c, SHIM_FD_SOCKET, (flags & SOCK_NONBLOCK) != 0, false);
+		if (c >= 0 && table_active()) {
+			struct shim_fd *l = shim_fd_get(fd);
+
+			if (l && l->greend_listener)
+				accepted(l, c, flags);
+			else
+				shim_fd_created(c, SHIM_FD_SOCKET, (flags & SOCK_NONBLOCK) != 0, false);
+		}
 		return c;
 	}
 	e->is_listener = true;
-	if (!e->shim_nonblock && shim_alone(h)) {
+	if (e->greend_listener)
+		shim_listen_serving();
+	if (!e->shim_nonblock && !e->greend_nonblock && shim_alone(h)) {
 		int c = SHIM_REAL(accept4)(fd, addr, alen, flags);
 
 		if (c >= 0)
@@ -767,6 +779,8 @@ static int sock_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 	for (;;) {
 		int c, err;
 
+		if (unlikely(__atomic_load_n(&shim_listen_drain_pending, __ATOMIC_RELAXED)))
+			shim_listen_drain();
 		/* A blocking listener of unknown origin: readiness first (a
 		 * sibling process may still take the connection, and then the
 		 * real accept blocks until the next one). */
@@ -783,6 +797,11 @@ static int sock_accept(int fd, struct sockaddr *addr, socklen_t *alen, int flags
 		if (shim_wait_fd_intr(h, fd, GREEN_READ, deadline, &in, false) == 0)
 			continue;
 		err = errno;
+		/* A drain put another socket under this number (listen.c):
+		 * wait on that one, which never takes a connection. */
+		if (err == EAGAIN && e->greend_listener &&
+		    (deadline == GREEN_FOREVER || green_now() < deadline))
+			continue;
 		if (err == EINTR && (nonblock_sure(e) || shim_ready_now(fd, GREEN_READ) > 0)) {
 			c = SHIM_REAL(accept4)(fd, addr, alen, flags);
 			if (c >= 0) {
@@ -1067,14 +1086,17 @@ static int shim_fcntl(fcntl_fn real, int fd, int cmd, void *arg)
 		rc = real(fd, cmd);
 		if (rc >= 0) {
 			e = shim_fd_get(fd);
-			if (e && e->shim_nonblock && !e->user_nonblock)
+			if (e && (e->shim_nonblock || e->greend_nonblock) && !e->user_nonblock)
 				rc &= ~O_NONBLOCK;
 		}
 		return rc;
 	case F_SETFL:
 		fl = (int)(intptr_t)arg;
 		e = shim_fd_get(fd);
-		if (e && e->shim_nonblock && !(fl & O_NONBLOCK)) {
+		if (e && e->greend_nonblock) {
+			/* Shared by every instance: never blocking again. */
+			rc = real(fd, cmd, fl | O_NONBLOCK);
+		} else if (e && e->shim_nonblock && !(fl & O_NONBLOCK)) {
 			/* Keep the shim's flag, or on a shared description
 			 * whatever the kernel has now (a child's exec may
 			 * have cleared it for the child's sake). */
@@ -1143,7 +1165,7 @@ int ioctl(int fd, unsigned long request, ...)
 		return SHIM_REAL(ioctl)(fd, request, arg);
 	memcpy(&on, arg, sizeof(on));
 	e = shim_fd_get(fd);
-	if (e && e->shim_nonblock && !on) {
+	if (e && (e->shim_nonblock || e->greend_nonblock) && !on) {
 		/* The program wants blocking; the kernel stays non-blocking. */
 		e->user_nonblock = false;
 		return 0;

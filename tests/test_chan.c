@@ -134,6 +134,32 @@ static void test_dump(void **state)
 	}
 }
 
+static void test_listen_report(void **state)
+{
+	static const char *const bad_reports[] = {
+		"{\"type\":\"listen\",\"state\":\"sleeping\",\"accepted\":1,\"open\":0}",
+		"{\"type\":\"listen\",\"state\":\"accepting\",\"accepted\":-1,\"open\":0}",
+		"{\"type\":\"listen\",\"state\":\"accepting\",\"accepted\":1}",
+		"{\"type\":\"listen\",\"state\":7,\"accepted\":1,\"open\":0}",
+	};
+	struct gd_chan ch;
+
+	(void)state;
+	gd_chan_init(&ch, NULL);
+	for (size_t i = 0; i < sizeof(bad_reports) / sizeof(bad_reports[0]); i++)
+		if (parse(&ch, bad_reports[i], 1) != GD_MSG_MALFORMED)
+			fail_msg("accepted: %s", bad_reports[i]);
+	assert_false(ch.have_listen);
+	assert_int_equal(parse(&ch, "{\"type\":\"listen\",\"state\":\"draining\","
+				  "\"listeners\":1,\"accepted\":12,\"open\":3}", 1), GD_MSG_LISTEN);
+	assert_true(ch.have_listen);
+	assert_string_equal(ch.listen_state, "draining");
+	assert_int_equal(ch.listen_accepted, 12);
+	assert_int_equal(ch.listen_open, 3);
+	gd_chan_reset(&ch);
+	assert_false(ch.have_listen);
+}
+
 static void test_oversized(void **state)
 {
 	struct gd_chan ch;
@@ -220,6 +246,7 @@ int main(void)
 		cmocka_unit_test(test_hello_and_stats),
 		cmocka_unit_test(test_lies_are_malformed),
 		cmocka_unit_test(test_dump),
+		cmocka_unit_test(test_listen_report),
 		cmocka_unit_test(test_oversized),
 		cmocka_unit_test(test_flood_limit),
 		cmocka_unit_test(test_byte_limit),

@@ -110,6 +110,23 @@ static const struct bad {
 	{ W("\"stack_size\":\" 64K\""),
 	  "t.json: workers[0].stack_size: expected a size from 16K to 1024M (bytes, or a string such as \"256K\", \"1MiB\" or \"1G\")" },
 	{ W("\"colour\":\"green\""), "t.json: workers[0].colour: unknown key" },
+	{ W("\"listen\":\"127.0.0.1:80\""),
+	  "t.json: workers[0].listen: expected an array of \"HOST:PORT\", \"[V6]:PORT\" or \"unix:PATH\"" },
+	{ W("\"listen\":[80]"), "t.json: workers[0].listen[0]: expected a string" },
+	{ W("\"listen\":[\"localhost:80\"]"),
+	  "t.json: workers[0].listen[0]: the host must be a numeric IPv4 address (greend resolves no names) (got \"localhost:80\")" },
+	{ W("\"listen\":[\"127.0.0.1:0\"]"),
+	  "t.json: workers[0].listen[0]: the port must be a number from 1 to 65535 (got \"127.0.0.1:0\")" },
+	{ W("\"listen\":[\"::1:80\"]"),
+	  "t.json: workers[0].listen[0]: an IPv6 address needs brackets: \"[::1]:PORT\" (got \"::1:80\")" },
+	{ W("\"listen\":[\"[::1]:80\",\"[0::1]:80\"]"), "t.json: workers[0].listen[1]: [::1]:80 is also listen[0]" },
+	{ "{\"workers\":[{\"name\":\"a\",\"command\":[\"x\"],\"listen\":[\"127.0.0.1:81\"]},"
+	  "{\"name\":\"b\",\"command\":[\"x\"],\"listen\":[\"127.0.0.1:81\"]}]}",
+	  "t.json: workers[1].listen[0]: 127.0.0.1:81 is also listened on by worker \"a\"" },
+	{ W("\"listen_mode\":\"rw\""), "t.json: workers[0].listen_mode: expected an octal mode string such as \"0660\"" },
+	{ W("\"backlog\":0"), "t.json: workers[0].backlog: expected an integer from 1 to 65535" },
+	{ W("\"ready_timeout_s\":0"), "t.json: workers[0].ready_timeout_s: expected a number from 0.1 to 3600" },
+	{ W("\"drain_timeout_s\":-1"), "t.json: workers[0].drain_timeout_s: expected a number from 0 to 3600" },
 	{ "{\"workers\":[{\"name\":\"a\",\"command\":[\"x\"]},{\"name\":\"b\",\"command\":[\"x\"],\"instances\":\"2\"}]}",
 	  "t.json: workers[1].instances: expected an integer from 1 to 1024" },
 	{ "{\"control_socket\":\"/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}",
@@ -176,6 +193,43 @@ static void test_defaults(void **state)
 	assert_true(w->stop_timeout_s == 10);
 	assert_int_equal(w->max_blocking_ms, 0);
 	assert_int_equal(w->stack_size, 0);
+	assert_null(w->listen);
+	assert_int_equal(w->nlisten, 0);
+	assert_int_equal(w->listen_mode, 0660);
+	assert_int_equal(w->backlog, 1024);
+	assert_true(w->ready_timeout_s == 10);
+	assert_true(w->drain_timeout_s == 30);
+	gd_config_free(cfg);
+}
+
+static void test_listen(void **state)
+{
+	static const char text[] =
+		"{\"workers\":[{\"name\":\"web\",\"command\":[\"x\"],"
+		" \"listen\":[\"127.0.0.1:8080\",\"[0:0::1]:8080\",\"0.0.0.0:80\",\"unix:run/web.sock\"],"
+		" \"listen_mode\":\"0600\",\"backlog\":64,\"ready_timeout_s\":2.5,\"drain_timeout_s\":0}]}";
+	char err[1024];
+	struct gd_config *cfg;
+	struct gd_worker_conf *w;
+
+	(void)state;
+	cfg = gd_config_parse(text, "t.json", "/etc/greend", err, sizeof(err));
+	if (!cfg)
+		fail_msg("%s", err);
+	w = cfg->workers[0];
+	assert_int_equal(w->nlisten, 4);
+	/* As gd_addr_format spells them, relative paths made absolute. */
+	assert_string_equal(w->listen[0], "127.0.0.1:8080");
+	assert_string_equal(w->listen[1], "[::1]:8080");
+	assert_string_equal(w->listen[2], "0.0.0.0:80");
+	assert_string_equal(w->listen[3], "unix:/etc/greend/run/web.sock");
+	assert_null(w->listen[4]);
+	assert_int_equal(w->listen_mode, 0600);
+	assert_int_equal(w->backlog, 64);
+	assert_true(w->ready_timeout_s == 2.5);
+	assert_true(w->drain_timeout_s == 0);
+	assert_non_null(json_object_get(w->effective, "listen"));
+	assert_int_equal(json_array_size(json_object_get(w->effective, "listen")), 4);
 	gd_config_free(cfg);
 }
 
@@ -316,6 +370,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_invalid_table),
 		cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_full_and_paths),
 		cmocka_unit_test(test_empty_and_effective),
 		cmocka_unit_test(test_load_file),
