@@ -6,7 +6,6 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <math.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +15,7 @@
 
 #include "chan.h"
 #include "config.h"
+#include "jsonpath.h"
 #include "log.h"
 #include "proto.h"
 
@@ -48,30 +48,21 @@ void gd_chan_reset(struct gd_chan *ch)
 	ch->on_listen = on_listen;
 }
 
+/*
+ * The config's validators, so a worker's numbers and the config's obey
+ * one rule.  A bad message is only counted as malformed, so the text the
+ * validators would write is not asked for (snprintf into no buffer).
+ */
+static struct gd_jctx quiet = { .name = "channel" };
+
 static bool get_count(json_t *obj, const char *key, long long *out)
 {
-	json_t *v = json_object_get(obj, key);
-
-	if (!json_is_integer(v))
-		return false;
-	if (json_integer_value(v) < 0 || json_integer_value(v) > COUNT_MAX)
-		return false;
-	*out = json_integer_value(v);
-	return true;
+	return gd_jint(&quiet, key, json_object_get(obj, key), 0, COUNT_MAX, out) == 0;
 }
 
 static bool get_ms(json_t *obj, const char *key, double *out)
 {
-	json_t *v = json_object_get(obj, key);
-	double x;
-
-	if (!json_is_number(v))
-		return false;
-	x = json_number_value(v);
-	if (!isfinite(x) || x < 0 || x > MS_MAX)
-		return false;
-	*out = x;
-	return true;
+	return gd_jnumber(&quiet, key, json_object_get(obj, key), 0, MS_MAX, out) == 0;
 }
 
 static enum gd_msg parse_hello(struct gd_chan *ch, json_t *m)
