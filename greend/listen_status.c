@@ -11,6 +11,7 @@
 
 #include "listen_status.h"
 #include "roll.h"
+#include "status.h"
 
 void gd_listen_status_instance(const struct gd_instance *in, json_t *o)
 {
@@ -47,24 +48,6 @@ static void label(FILE *f, const char *s)
 	}
 }
 
-/* OpenMetrics names a counter family without "_total" and an info family
- * without "_info"; the samples keep the suffix. */
-static void family(FILE *f, bool om, const char *name, const char *type, const char *help)
-{
-	size_t n = strlen(name);
-
-	if (!om) {
-		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-			strcmp(type, "info") == 0 ? "gauge" : type);
-		return;
-	}
-	if (strcmp(type, "counter") == 0 && n > 6 && strcmp(name + n - 6, "_total") == 0)
-		n -= 6;
-	else if (strcmp(type, "info") == 0 && n > 5 && strcmp(name + n - 5, "_info") == 0)
-		n -= 5;
-	fprintf(f, "# TYPE %.*s %s\n# HELP %.*s %s\n", (int)n, name, type, (int)n, name, help);
-}
-
 void gd_listen_metrics(const struct gd_sup *s, FILE *f, bool openmetrics)
 {
 	static const struct {
@@ -78,7 +61,7 @@ void gd_listen_metrics(const struct gd_sup *s, FILE *f, bool openmetrics)
 		 "1 while the instance accepts on greend's listeners (not draining)."},
 	};
 
-	family(f, openmetrics, "greend_listener_info", "info",
+	gd_metrics_family(f, openmetrics ? GD_METRICS_OPENMETRICS : GD_METRICS_TEXT, "greend_listener_info", "info",
 	       "A listening socket greend holds for a worker.");
 	for (size_t i = 0; i < s->listeners.n; i++) {
 		const struct gd_listener *l = s->listeners.v[i];
@@ -90,7 +73,7 @@ void gd_listen_metrics(const struct gd_sup *s, FILE *f, bool openmetrics)
 		fprintf(f, "\",backlog=\"%d\"} 1\n", l->backlog);
 	}
 	for (size_t k = 0; k < sizeof(m) / sizeof(m[0]); k++) {
-		family(f, openmetrics, m[k].name, m[k].type, m[k].help);
+		gd_metrics_family(f, openmetrics ? GD_METRICS_OPENMETRICS : GD_METRICS_TEXT, m[k].name, m[k].type, m[k].help);
 		for (size_t i = 0; i < s->nworkers; i++) {
 			for (size_t j = 0; j < s->workers[i]->ninst; j++) {
 				const struct gd_instance *in = s->workers[i]->inst[j];

@@ -218,13 +218,15 @@ static void gather(const struct gd_instance *in, double now, struct inst_values 
 	}
 }
 
-static void family(FILE *f, enum gd_metrics_format fmt, const char *name,
-		   const char *type, const char *help)
+void gd_metrics_family(FILE *f, enum gd_metrics_format fmt, const char *name,
+		       const char *type, const char *help)
 {
 	size_t n = strlen(name);
 
 	if (fmt == GD_METRICS_TEXT) {
-		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+		/* The text format has no info type: an info family is a gauge. */
+		fprintf(f, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
+			strcmp(type, "info") == 0 ? "gauge" : type);
 		return;
 	}
 	/* OpenMetrics names a counter family without "_total" and an info
@@ -270,34 +272,34 @@ static void self_metrics(FILE *f, enum gd_metrics_format fmt)
 	if (gd_procinfo_read(getpid(), &pi) < 0)
 		return;
 	if (pi.have_stat) {
-		family(f, fmt, "greend_process_cpu_seconds_total", "counter",
+		gd_metrics_family(f, fmt, "greend_process_cpu_seconds_total", "counter",
 		       "User and system CPU time greend has used.");
 		sample(f, "greend_process_cpu_seconds_total", pi.cpu_seconds);
-		family(f, fmt, "greend_process_resident_memory_bytes", "gauge", "greend's resident memory.");
+		gd_metrics_family(f, fmt, "greend_process_resident_memory_bytes", "gauge", "greend's resident memory.");
 		sample(f, "greend_process_resident_memory_bytes", (double)pi.rss_bytes);
-		family(f, fmt, "greend_process_virtual_memory_bytes", "gauge", "greend's virtual memory.");
+		gd_metrics_family(f, fmt, "greend_process_virtual_memory_bytes", "gauge", "greend's virtual memory.");
 		sample(f, "greend_process_virtual_memory_bytes", (double)pi.vsize_bytes);
-		family(f, fmt, "greend_process_start_time_seconds", "gauge",
+		gd_metrics_family(f, fmt, "greend_process_start_time_seconds", "gauge",
 		       "When greend started, in seconds since the epoch.");
 		sample(f, "greend_process_start_time_seconds", pi.start_time);
 	}
 	if (pi.open_fds >= 0) {
-		family(f, fmt, "greend_process_open_fds", "gauge", "File descriptors greend has open.");
+		gd_metrics_family(f, fmt, "greend_process_open_fds", "gauge", "File descriptors greend has open.");
 		sample(f, "greend_process_open_fds", (double)pi.open_fds);
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
-		family(f, fmt, "greend_process_max_fds", "gauge", "greend's limit on open file descriptors.");
+		gd_metrics_family(f, fmt, "greend_process_max_fds", "gauge", "greend's limit on open file descriptors.");
 		sample(f, "greend_process_max_fds", (double)rl.rlim_cur);
 	}
 }
 
 static void http_metrics(FILE *f, enum gd_metrics_format fmt, const struct gd_daemon_info *di)
 {
-	family(f, fmt, "greend_http_connections", "gauge", "Open connections to the HTTP endpoint.");
+	gd_metrics_family(f, fmt, "greend_http_connections", "gauge", "Open connections to the HTTP endpoint.");
 	sample(f, "greend_http_connections", (double)di->http_connections);
-	family(f, fmt, "greend_http_requests_total", "counter", "HTTP requests answered.");
+	gd_metrics_family(f, fmt, "greend_http_requests_total", "counter", "HTTP requests answered.");
 	sample(f, "greend_http_requests_total", (double)di->http_requests);
-	family(f, fmt, "greend_http_connections_cut_total", "counter",
+	gd_metrics_family(f, fmt, "greend_http_connections_cut_total", "counter",
 	       "HTTP connections shut for a late request head or to make room for a new one.");
 	sample(f, "greend_http_connections_cut_total", (double)di->http_cut);
 }
@@ -308,7 +310,7 @@ static void worker_metrics(FILE *f, enum gd_metrics_format fmt, const struct gd_
 		const char *name = running ? "greend_worker_instances_running"
 					   : "greend_worker_instances_wanted";
 
-		family(f, fmt, name, "gauge", running
+		gd_metrics_family(f, fmt, name, "gauge", running
 		       ? "Instances of the worker in state running."
 		       : "Instances of the worker that should run (configured, less those stopped on request).");
 		for (size_t i = 0; i < s->nworkers; i++) {
@@ -349,14 +351,14 @@ char *gd_metrics_render(const struct gd_sup *s, const struct gd_daemon_info *di,
 		for (size_t j = 0; j < s->workers[i]->ninst; j++)
 			gather(s->workers[i]->inst[j], now, &vals[k++]);
 
-	family(f, fmt, "greend_up", "gauge", "1 while greend answers.");
+	gd_metrics_family(f, fmt, "greend_up", "gauge", "1 while greend answers.");
 	sample(f, "greend_up", 1);
-	family(f, fmt, "greend_uptime_seconds", "gauge", "Seconds since greend started.");
+	gd_metrics_family(f, fmt, "greend_uptime_seconds", "gauge", "Seconds since greend started.");
 	sample(f, "greend_uptime_seconds", now - di->started_mono);
-	family(f, fmt, "greend_log_dropped_total", "counter",
+	gd_metrics_family(f, fmt, "greend_log_dropped_total", "counter",
 	       "Lines greend dropped because its stderr was not read.");
 	sample(f, "greend_log_dropped_total", (double)gd_log_dropped());
-	family(f, fmt, "greend_build_info", fmt == GD_METRICS_TEXT ? "gauge" : "info",
+	gd_metrics_family(f, fmt, "greend_build_info", fmt == GD_METRICS_TEXT ? "gauge" : "info",
 	       "greend's version.");
 	fprintf(f, "greend_build_info{version=\"%s\"} 1\n", GREEND_VERSION);
 	self_metrics(f, fmt);
@@ -364,7 +366,7 @@ char *gd_metrics_render(const struct gd_sup *s, const struct gd_daemon_info *di,
 		http_metrics(f, fmt, di);
 	worker_metrics(f, fmt, s);
 
-	family(f, fmt, "greend_instance_state", "gauge",
+	gd_metrics_family(f, fmt, "greend_instance_state", "gauge",
 	       "1 for the state the instance is in, 0 for the others.");
 	for (size_t i = 0; i < s->nworkers; i++) {
 		for (size_t j = 0; j < s->workers[i]->ninst; j++) {
@@ -379,7 +381,7 @@ char *gd_metrics_render(const struct gd_sup *s, const struct gd_daemon_info *di,
 		}
 	}
 	for (int m = 0; m < IM_COUNT; m++) {
-		family(f, fmt, inst_families[m].name, inst_families[m].type, inst_families[m].help);
+		gd_metrics_family(f, fmt, inst_families[m].name, inst_families[m].type, inst_families[m].help);
 		k = 0;
 		for (size_t i = 0; i < s->nworkers; i++) {
 			for (size_t j = 0; j < s->workers[i]->ninst; j++, k++) {

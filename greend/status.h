@@ -5,6 +5,7 @@
 #ifndef GREEND_STATUS_H
 #define GREEND_STATUS_H
 
+#include <stdio.h>
 #include <jansson.h>
 
 #include "sup.h"
@@ -39,6 +40,10 @@ enum gd_metrics_format {
 /* Malloc'ed metrics in FMT; NULL on ENOMEM. */
 char *gd_metrics_render(const struct gd_sup *s, const struct gd_daemon_info *di, double now,
 			enum gd_metrics_format fmt);
+/* HELP and TYPE of one family, named as FMT wants (OpenMetrics drops a
+ * counter's "_total" and an info's "_info" from the family name). */
+void gd_metrics_family(FILE *f, enum gd_metrics_format fmt, const char *name,
+		       const char *type, const char *help);
 /* The same in the text format, as the control socket's metrics command. */
 char *gd_metrics_text(const struct gd_sup *s, const struct gd_daemon_info *di, double now);
 
