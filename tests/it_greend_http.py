@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
-from greendtest import GREEND, Greend, check, run_tests, wait_for, worker  # noqa: E402
+from greendtest import GREEND, Greend, check, exchange, run_tests, wait_for, worker  # noqa: E402
 
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
@@ -305,18 +305,8 @@ def test_unix_socket_and_reload_moves_listener():
         g.start()
 
         def unix_get(p):
-            s = socket.socket(socket.AF_UNIX)
-            s.settimeout(5)
-            s.connect(p)
-            s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                chunk = s.recv(4096)
-                if not chunk:
-                    break
-                data += chunk
-            s.close()
-            return data
+            return exchange(socket.AF_UNIX, p, b"GET /healthz HTTP/1.1\r\nHost: x\r\n"
+                            b"Connection: close\r\n\r\n", 5)
         check(unix_get(path).startswith(b"HTTP/1.1 200"), "HTTP on unix:PATH (relative to the config)")
         check(oct(os.stat(path).st_mode & 0o777) == oct(0o660), "socket_mode applies")
         port = free_port()

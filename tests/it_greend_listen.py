@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
-from greendtest import B, Greend, check, wait_for  # noqa: E402
+from greendtest import B, Greend, check, exchange, wait_for  # noqa: E402
 
 SHIM = os.path.join(B, "libgreen-preload.so")
 LOADGEN = os.path.join(B, "bench", "loadgen")
@@ -77,37 +77,12 @@ def config(g, workers):
 
 
 def http_get(host, port, path="/", timeout=10, family=socket.AF_INET):
-    s = socket.socket(family, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect((host, port))
-        s.sendall(b"GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path.encode())
-        buf = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.decode(errors="replace")
-    finally:
-        s.close()
+    return exchange(family, (host, port), b"GET %s HTTP/1.0\r\nHost: x\r\n\r\n" % path.encode(),
+                    timeout).decode(errors="replace")
 
 
 def unix_get(path, timeout=10):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    try:
-        s.connect(path)
-        s.sendall(b"GET / HTTP/1.0\r\n\r\n")
-        buf = b""
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-        return buf.decode(errors="replace")
-    finally:
-        s.close()
+    return exchange(socket.AF_UNIX, path, b"GET / HTTP/1.0\r\n\r\n", timeout).decode(errors="replace")
 
 
 def insts(g, name="web"):

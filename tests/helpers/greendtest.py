@@ -41,6 +41,25 @@ def green_env(patch="all", base=None):
     return env
 
 
+def exchange(family, addr, request, timeout=10):
+    """Send REQUEST (bytes) on a new stream socket to ADDR and return all
+    the peer sends until it closes (an HTTP/1.0 or Connection: close
+    exchange)."""
+    s = socket.socket(family, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(addr)
+        s.sendall(request)
+        buf = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return buf
+            buf += chunk
+    finally:
+        s.close()
+
+
 def _die_with_parent():
     # If this test is killed (a runner's timeout), greend must not outlive
     # it; greend's workers then die by their own PR_SET_PDEATHSIG.
