@@ -29,7 +29,7 @@ fi
 
 logdir=$B/test-logs
 mkdir -p "$logdir" || exit 2
-rm -f "$logdir/summary"
+rm -f "$logdir/summary" "$logdir/failed"
 
 units=()
 its=()
@@ -118,7 +118,10 @@ for script in "${its[@]+"${its[@]}"}"; do
 	fi
 done
 
-[ $failed -ne 0 ] && printf 'failed: %s\n' "${failures[*]}"
+if [ $failed -ne 0 ]; then
+	printf 'failed: %s\n' "${failures[*]}"
+	printf '%s\n' "${failures[@]}" >"$logdir/failed"
+fi
 printf '%s %s\n' "$passed" "$failed" >"$logdir/summary"
 printf '%d passed, %d failed\n' "$passed" "$failed"
 [ $failed -eq 0 ]
