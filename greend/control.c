@@ -54,6 +54,8 @@ static void accept_resume_cb(struct ev_loop *loop, ev_timer *t, int revents)
 	struct gd_control *ctl = t->data;
 
 	ev_io_start(loop, &ctl->accept_io);
+	if (ctl->op_fd >= 0)
+		ev_io_start(loop, &ctl->op_accept_io);
 }
 
 const char *gd_control_admit(const struct gd_control *ctl, uid_t uid, bool privileged)
@@ -102,14 +104,14 @@ static int open_spare(void)
  * empty queue is only seen here.  1: a client was told; 0: nobody waits;
  * -1: no reserve, or the fd was not enough.
  */
-static int refuse_out_of_fds(struct gd_control *ctl, int err)
+static int refuse_out_of_fds(struct gd_control *ctl, int listen_fd, int err)
 {
 	int fd, e;
 
 	if (ctl->spare_fd < 0)
 		return -1;
 	close(ctl->spare_fd);
-	fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	e = errno;
 	if (fd >= 0)
 		refuse(fd, err == ENFILE ? "the system is out of file descriptors"
@@ -123,6 +125,7 @@ static int refuse_out_of_fds(struct gd_control *ctl, int err)
 static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct gd_control *ctl = w->data;
+	bool on_operator = w == &ctl->op_accept_io;
 
 	for (int i = 0; i < 16; i++) {
 		struct ucred cred;
@@ -134,12 +137,12 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 		const char *why;
 		int fd;
 
-		fd = accept4(ctl->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		fd = accept4(w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			int err = errno, told;
 
 			if (err == EMFILE || err == ENFILE) {
-				told = refuse_out_of_fds(ctl, err);
+				told = refuse_out_of_fds(ctl, w->fd, err);
 				if (told == 0)
 					return;
 				if (told == 1) {
@@ -154,6 +157,7 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 				 * instead of spinning. */
 				log_warnx("control: accept: %s; pausing for 1 s", strerror(errno));
 				ev_io_stop(loop, &ctl->accept_io);
+				ev_io_stop(loop, &ctl->op_accept_io);
 				ev_timer_set(&ctl->accept_pause, 1.0, 0);
 				ev_timer_start(loop, &ctl->accept_pause);
 			}
@@ -167,7 +171,9 @@ static void accept_cb(struct ev_loop *loop, ev_io *w, int revents)
 			ngroups = (int)(glen / sizeof(gid_t));
 		privileged = gd_control_privileged(cred.uid, cred.gid, groups, ngroups,
 						   ctl->have_group, ctl->group);
-		why = gd_control_admit(ctl, cred.uid, privileged);
+		why = on_operator && !privileged
+			? "the privileged socket is for users who may change things; use the control socket"
+			: gd_control_admit(ctl, cred.uid, privileged);
 		if (why) {
 			refuse(fd, why);
 			continue;
@@ -208,6 +214,20 @@ static int probe(int dir_fd, const char *name, const char *path, char *err, size
 		return -1;
 	}
 	return 0;
+}
+
+/* Close the privileged socket and remove its file; NAME: the control
+ * socket's. */
+static void close_operator_socket(struct gd_control *ctl, const char *name)
+{
+	char op_name[NAME_MAX + 1];
+
+	close(ctl->op_fd);
+	ctl->op_fd = -1;
+	if (gd_snprintf(op_name, sizeof(op_name), "%s%s", name, GD_OPERATOR_SUFFIX) >= 0)
+		unlinkat(ctl->dir_fd, op_name, 0);
+	free(ctl->op_path);
+	ctl->op_path = NULL;
 }
 
 /* Open and lock PATH.lock in DIR_FD without following a symlink, and only
@@ -258,7 +278,7 @@ static int take_lock(struct gd_control *ctl, const char *name, const char *path,
  * directory nobody else can change.  The rename replaces whatever sits at
  * the name without following it.
  */
-static int bind_in_place(struct gd_control *ctl, const char *dir, const char *name,
+static int bind_in_place(struct gd_control *ctl, int fd, const char *dir, const char *name,
 			 int mode, char *err, size_t errlen)
 {
 	char tmpname[64], tmppath[PATH_MAX];
@@ -290,9 +310,9 @@ static int bind_in_place(struct gd_control *ctl, const char *dir, const char *na
 	/* Through the directory fd when /proc is there, by path if not (the
 	 * directory was checked, so the path leads to the same place). */
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "/proc/self/fd/%d/s", priv_fd);
-	r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+	r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	if (r < 0 && errno == ENOENT && gd_snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", tmppath) >= 0)
-		r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+		r = bind(fd, (struct sockaddr *)&sa, sizeof(sa));
 	e = r < 0 ? errno : 0;
 	umask(old);
 	if (r < 0) {
@@ -304,7 +324,7 @@ static int bind_in_place(struct gd_control *ctl, const char *dir, const char *na
 		snprintf(err, errlen, "setting the group of %s/%s: %s", dir, name, strerror(e));
 		goto out_unlink;
 	}
-	if (listen(ctl->fd, SOMAXCONN) < 0) {
+	if (listen(fd, SOMAXCONN) < 0) {
 		e = errno;
 		snprintf(err, errlen, "listen %s/%s: %s", dir, name, strerror(e));
 		goto out_unlink;
@@ -325,6 +345,54 @@ out:
 	return e ? -1 : 0;
 }
 
+/*
+ * The privileged socket beside the control socket.  A crowd of readers
+ * can fill the control socket's accept queue, and the kernel hands its
+ * connections out in arrival order, so an operator's would wait behind
+ * all of them; here the file mode keeps the crowd out (0600, or 0660 for
+ * socket_group: the users who may change things anyway) and its watcher
+ * runs first in every loop pass.  A path too long for the suffix only
+ * costs that fast lane, and says so.
+ */
+static int open_operator_socket(struct gd_control *ctl, const char *dir, const char *name,
+				char *err, size_t errlen)
+{
+	char op_name[NAME_MAX + 1], op_path[PATH_MAX];
+	struct sockaddr_un sa;
+	int e;
+
+	if (gd_snprintf(op_name, sizeof(op_name), "%s%s", name, GD_OPERATOR_SUFFIX) < 0 ||
+	    gd_snprintf(op_path, sizeof(op_path), "%s%s", ctl->path, GD_OPERATOR_SUFFIX) < 0 ||
+	    strlen(op_path) >= sizeof(sa.sun_path)) {
+		log_warnx("%s%s would be too long for a socket path; there is no privileged socket",
+			  ctl->path, GD_OPERATOR_SUFFIX);
+		return 0;
+	}
+	ctl->op_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->op_fd < 0) {
+		e = errno;
+		snprintf(err, errlen, "socket: %s", strerror(e));
+		errno = e;
+		return -1;
+	}
+	if (bind_in_place(ctl, ctl->op_fd, dir, op_name, ctl->have_group ? 0660 : 0600, err,
+			  errlen) < 0) {
+		e = errno;
+		close(ctl->op_fd);
+		ctl->op_fd = -1;
+		errno = e;
+		return -1;
+	}
+	ctl->op_path = strdup(op_path);
+	if (!ctl->op_path) {
+		close_operator_socket(ctl, name);
+		snprintf(err, errlen, "out of memory");
+		errno = ENOMEM;
+		return -1;
+	}
+	return 0;
+}
+
 int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_sup *sup,
 		      const char *path, int mode, const char *group, char *err, size_t errlen)
 {
@@ -334,7 +402,7 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 	int e;
 
 	memset(ctl, 0, sizeof(*ctl));
-	ctl->fd = ctl->lock_fd = ctl->dir_fd = ctl->spare_fd = -1;
+	ctl->fd = ctl->op_fd = ctl->lock_fd = ctl->dir_fd = ctl->spare_fd = -1;
 	ctl->loop = loop;
 	ctl->sup = sup;
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -392,7 +460,7 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 		snprintf(err, errlen, "socket: %s", strerror(e));
 		goto fail;
 	}
-	if (bind_in_place(ctl, dir, name, mode, err, errlen) < 0) {
+	if (bind_in_place(ctl, ctl->fd, dir, name, mode, err, errlen) < 0) {
 		e = errno;
 		goto fail;
 	}
@@ -404,10 +472,21 @@ int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_su
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
+	if (open_operator_socket(ctl, dir, name, err, errlen) < 0) {
+		e = errno;
+		unlinkat(ctl->dir_fd, name, 0);
+		goto fail;
+	}
 	ctl->spare_fd = open_spare(); /* without one, EMFILE only pauses */
 	ev_io_init(&ctl->accept_io, accept_cb, ctl->fd, EV_READ);
 	ctl->accept_io.data = ctl;
 	ev_io_start(loop, &ctl->accept_io);
+	ev_io_init(&ctl->op_accept_io, accept_cb, ctl->op_fd, EV_READ);
+	ctl->op_accept_io.data = ctl;
+	/* Taken before the crowd's in the same loop pass. */
+	ev_set_priority(&ctl->op_accept_io, EV_MAXPRI);
+	if (ctl->op_fd >= 0)
+		ev_io_start(loop, &ctl->op_accept_io);
 	ev_timer_init(&ctl->accept_pause, accept_resume_cb, 1, 0);
 	ctl->accept_pause.data = ctl;
 	ev_check_init(&ctl->waiters, waiters_cb);
@@ -420,6 +499,8 @@ fail:
 	free(ctl->path);
 	free(ctl->name);
 	ctl->path = ctl->name = NULL;
+	if (ctl->op_fd >= 0)
+		close_operator_socket(ctl, name);
 	if (ctl->fd >= 0)
 		close(ctl->fd);
 	if (ctl->lock_fd >= 0)
@@ -442,11 +523,14 @@ void gd_control_close(struct gd_control *ctl)
 		gd_client_free(cl);
 	}
 	ev_io_stop(ctl->loop, &ctl->accept_io);
+	ev_io_stop(ctl->loop, &ctl->op_accept_io);
 	ev_timer_stop(ctl->loop, &ctl->accept_pause);
 	ev_check_stop(ctl->loop, &ctl->waiters);
 	close(ctl->fd);
 	ctl->fd = -1;
 	unlinkat(ctl->dir_fd, ctl->name, 0);
+	if (ctl->op_fd >= 0)
+		close_operator_socket(ctl, ctl->name);
 	close(ctl->dir_fd);
 	ctl->dir_fd = -1;
 	free(ctl->path);

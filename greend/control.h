@@ -39,14 +39,17 @@ struct gd_control {
 	struct gd_sup *sup;
 	struct gd_daemon_info *info;
 	int fd;
+	int op_fd;              /* the privileged socket, or -1 */
 	int lock_fd;
 	int dir_fd;             /* the socket's checked directory (O_PATH) */
 	int spare_fd;           /* /dev/null, given up to answer when out of fds */
 	char *path;
 	char *name;             /* the socket's name inside dir_fd */
+	char *op_path;          /* the privileged socket's path, or NULL */
 	bool have_group;
 	gid_t group;
 	ev_io accept_io;
+	ev_io op_accept_io;
 	ev_timer accept_pause;
 	ev_check waiters;
 	struct gd_client *clients;
@@ -63,7 +66,8 @@ struct gd_control {
  * reachable with other permissions and no path greend touches can be
  * raced into pointing elsewhere.  PATH's directory must be trusted (see
  * safepath.h).  Fails with EADDRINUSE when another greend answers there;
- * replaces a stale socket file.
+ * replaces a stale socket file.  Beside it, PATH.priv, which only users
+ * who may change things can open (see open_operator_socket).
  */
 int gd_control_listen(struct gd_control *ctl, struct ev_loop *loop, struct gd_sup *sup,
 		      const char *path, int mode, const char *group,

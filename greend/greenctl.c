@@ -40,6 +40,24 @@ static int usage_error(const char *fmt, const char *arg)
 	return GD_EXIT_USAGE;
 }
 
+/*
+ * The privileged socket when this user may open it: it is served before
+ * any crowd on the control socket.  Anyone else, or a greend without one,
+ * gets the control socket, and its error if that fails too.
+ */
+static int connect_privileged_first(const char *path, char *err, size_t errlen)
+{
+	char op_path[PATH_MAX];
+	int fd;
+
+	if (gd_snprintf(op_path, sizeof(op_path), "%s%s", path, GD_OPERATOR_SUFFIX) >= 0) {
+		fd = gd_connect(op_path, err, errlen);
+		if (fd >= 0)
+			return fd;
+	}
+	return gd_connect(path, err, errlen);
+}
+
 /* Send one request; on success *ANSWER holds an "ok":true answer.  Returns
  * an exit status: 0, 1 (greend said no; message printed) or 3. */
 static int call(json_t *req, int timeout_ms, json_t **answer)
@@ -54,7 +72,7 @@ static int call(json_t *req, int timeout_ms, json_t **answer)
 		json_decref(req);
 		return GD_EXIT_USAGE;
 	}
-	fd = gd_connect(path, err, sizeof(err));
+	fd = connect_privileged_first(path, err, sizeof(err));
 	if (fd < 0) {
 		fprintf(stderr, "greenctl: greend is not reachable: %s\n", err);
 		json_decref(req);

@@ -414,6 +414,7 @@ int main(int argc, char **argv)
 		goto out_free_sup;
 	}
 	d.info.socket = d.ctl.path;
+	d.info.privileged_socket = d.ctl.op_path;
 	d.ctl.info = &d.info;
 	d.ctl.data = &d;
 	d.ctl.reload = do_reload;

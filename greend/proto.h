@@ -85,6 +85,11 @@ json_t *gd_answer_ok(void);
 
 /* Blocking client side: connect to PATH (CLOEXEC). */
 int gd_connect(const char *path, char *err, size_t errlen);
+
+/* The privileged socket is the control socket's path with this added:
+ * only users who may change things can open it, and greend serves it
+ * first (see control.c). */
+#define GD_OPERATOR_SUFFIX ".priv"
 /* Send REQ and wait up to TIMEOUT_MS (-1 forever) for one answer line.
  * Errors: ETIMEDOUT, ECONNRESET (closed without an answer), EPROTO (not a
  * JSON object), EMSGSIZE. */

@@ -68,9 +68,10 @@ json_t *gd_status_instance(const struct gd_instance *in, double now)
 json_t *gd_status_greend(const struct gd_sup *s, const struct gd_daemon_info *di, double now)
 {
 	/* Paths are bytes, not always UTF-8: gd_json_text keeps status valid. */
-	return json_pack("{s:i,s:s,s:f,s:o,s:o,s:b,s:I}", "pid", (int)getpid(),
+	return json_pack("{s:i,s:s,s:f,s:o,s:o,s:o,s:b,s:I}", "pid", (int)getpid(),
 			 "version", GREEND_VERSION, "uptime_s", now - di->started_mono,
 			 "config", gd_json_text(s->cfg->path), "socket", gd_json_text(di->socket),
+			 "privileged_socket", gd_json_text(di->privileged_socket),
 			 "shutting_down", s->shutting_down,
 			 "log_dropped", (json_int_t)gd_log_dropped());
 }

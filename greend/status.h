@@ -13,6 +13,7 @@
 struct gd_daemon_info {
 	double started_mono;
 	const char *socket;
+	const char *privileged_socket;   /* NULL when there is none */
 	/* Kept by the HTTP endpoint while it is open. */
 	bool http_open;
 	size_t http_connections;

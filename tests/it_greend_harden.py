@@ -13,6 +13,8 @@ import random
 import re
 import signal
 import shutil
+import stat
+import grp
 import tempfile
 import select
 import socket
@@ -365,6 +367,79 @@ def test_unprivileged_crowd_does_not_lock_out_root():
             check(9.9 <= idle_s <= 25, ("idle connections closed after about 10 s", idle_s))
         finally:
             stop_child(pid)
+
+
+def test_privileged_socket():
+    if os.geteuid() != 0:
+        print("skip: needs root to try the privileged socket as nobody")
+        return
+    with Greend(workers=[worker("a")], extra={"socket_mode": "0666"}) as g:
+        g.wait_state("a:0", "running")
+        st = os.lstat(g.priv_sock)
+        check(stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) == 0o600 and st.st_uid == 0,
+              ("privileged socket", oct(st.st_mode), st.st_uid))
+        check(g.status()["greend"]["privileged_socket"] == g.priv_sock, g.status()["greend"])
+        r, w = os.pipe()
+
+        def crowd():
+            # Fill the control socket's accept queue and hold it, then try
+            # the privileged socket.
+            os.close(r)
+            held = []
+            for _ in range(2000):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.setblocking(False)
+                try:
+                    s.connect(g.sock)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    s.close()
+                    break
+                held.append(s)
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                s.connect(g.priv_sock)
+                why = b"connected"
+            except PermissionError:
+                why = b"EACCES"
+            os.write(w, b"%d %s\n" % (len(held), why))
+            time.sleep(30)
+
+        pid = as_nobody(crowd)
+        os.close(w)
+        try:
+            f = os.fdopen(r, "rb")
+            held, why = f.readline().split()
+            check(why == b"EACCES", ("nobody on the privileged socket", why))
+            check(int(held) > 100, ("a crowd in the accept queue", held))
+            for _ in range(20):
+                a = g.request({"cmd": "status"}, timeout=5, sock=g.priv_sock)
+                check(a["ok"], a)
+            # greenctl takes the privileged socket when it can: with the
+            # control socket's name gone, root still gets through, nobody not.
+            os.unlink(g.sock)
+            r1 = g.ctl("status")
+            check(r1.returncode == 0 and "a:0" in r1.stdout, r1)
+            r2 = g.ctl("status", user=["--reuid", "nobody", "--regid", "nogroup", "--clear-groups"])
+            check(r2.returncode == 3 and "not reachable" in r2.stderr, r2)
+        finally:
+            stop_child(pid)
+    check(not os.path.exists(g.priv_sock), "the privileged socket removed at exit")
+
+
+def test_privileged_socket_group_mode():
+    if os.geteuid() != 0:
+        print("skip: needs root to set a socket group")
+        return
+    with Greend(workers=[worker("a")], extra={"socket_group": "daemon"}) as g:
+        g.wait_state("a:0", "running")
+        st = os.lstat(g.priv_sock)
+        check(stat.S_IMODE(st.st_mode) == 0o660 and st.st_gid == grp.getgrnam("daemon").gr_gid,
+              ("privileged socket for socket_group", oct(st.st_mode), st.st_gid))
+        # A member of the group is privileged there; the crowd's users are not.
+        r = g.ctl("status", user=["--reuid", "daemon", "--regid", "daemon", "--clear-groups"])
+        check(r.returncode == 0, r)
 
 
 def test_slow_trickle_is_idle():

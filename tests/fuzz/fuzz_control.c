@@ -51,7 +51,7 @@ static void setup(void)
 	ctl.loop = sup.loop;
 	ctl.sup = &sup;
 	ctl.info = &info;
-	ctl.fd = ctl.lock_fd = -1;
+	ctl.fd = ctl.op_fd = ctl.lock_fd = -1;
 	ctl.reload = fuzz_reload;
 	ctl.shutdown = fuzz_shutdown;
 	info.socket = "/nonexistent/fuzz.sock";

@@ -127,6 +127,7 @@ class Greend:
         self.dir = tempfile.mkdtemp(prefix="it_greend.")
         os.chmod(self.dir, 0o755)
         self.sock = os.path.join(self.dir, "control.sock")
+        self.priv_sock = self.sock + ".priv"
         self.conf = os.path.join(self.dir, "greend.json")
         self.log = os.path.join(self.dir, "greend.log")
         self.proc = None
@@ -175,11 +176,11 @@ class Greend:
         except OSError:
             return None
 
-    def request(self, obj, timeout=10):
+    def request(self, obj, timeout=10, sock=None):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.settimeout(timeout)
         try:
-            s.connect(self.sock)
+            s.connect(sock or self.sock)
             data = obj if isinstance(obj, bytes) else (json.dumps(obj) + "\n").encode()
             s.sendall(data)
             buf = b""

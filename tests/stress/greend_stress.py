@@ -2,7 +2,8 @@
 """greend_stress - `make stress`: greend under everything at once, for
 STRESS_SECONDS (default 300): 1,000 clients connecting, asking and leaving
 (as nobody when run as root, so greend's per-uid cap and its slots for
-privileged peers are what keeps the probe in), workers flooding their
+privileged peers are what keeps the probe in, and the probe asks over the
+privileged socket, as greenctl does, which the crowd cannot open), workers flooding their
 channels in messages and in bytes, a crash-looping worker, and a SIGHUP
 every 100 ms (every tenth one switching between two configs that add,
 remove and change a worker).  A probe asks `status` every 100 ms: every
@@ -177,7 +178,8 @@ def main():
             if now >= next_probe:
                 t0 = time.monotonic()
                 try:
-                    a = g.request({"cmd": "status"}, timeout=5)
+                    a = g.request({"cmd": "status"}, timeout=5,
+                                  sock=g.priv_sock if os.geteuid() == 0 else None)
                     ok = a.get("ok") is True
                 except (OSError, ValueError):
                     ok = False
