@@ -63,8 +63,15 @@ def cpu_s(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def nfds(pid):
-    return len(os.listdir("/proc/%d/fd" % pid))
+def fds(pid):
+    """What each of PID's fds is open on."""
+    out = {}
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            out[int(fd)] = os.readlink("/proc/%d/fd/%s" % (pid, fd))
+        except OSError:
+            pass
+    return out
 
 
 def crowd(path, n, seconds):
@@ -140,7 +147,7 @@ def main():
         wait_for(lambda: all(w["state"] == "running" for w in g.status()["workers"]
                              if w["name"] == "steady"), 20, "workers up")
         time.sleep(2)
-        base_rss, base_fds = rss_kib(pid), nfds(pid)
+        base_rss, base_fds = rss_kib(pid), fds(pid)
         cpu0, wall0 = cpu_s(pid), time.monotonic()
 
         r, w = os.pipe()
@@ -203,7 +210,7 @@ def main():
         time.sleep(12)
         wait_for(lambda: all(w["state"] == "running" for w in g.status()["workers"]), 20,
                  "workers settled")
-        end_rss, end_fds = rss_kib(pid), nfds(pid)
+        end_rss, end_fds = rss_kib(pid), fds(pid)
         st = g.status()["greend"]
 
         lat.sort()
@@ -217,13 +224,15 @@ def main():
         print("  greend used %.0f %% of one CPU; load average %s on %d CPUs" %
               (greend_cpu, load, os.cpu_count()))
         print("  greend RSS %d KiB -> %d KiB, fds %d -> %d, log lines dropped %s" %
-              (base_rss, end_rss, base_fds, end_fds, st.get("log_dropped")))
+              (base_rss, end_rss, len(base_fds), len(end_fds), st.get("log_dropped")))
         bad = []
         if failed or late:
             bad.append("%d probe answers failed and %d were later than %d ms" %
                        (failed, late, ANSWER_WITHIN * 1000))
-        if end_fds > base_fds:
-            bad.append("fds not back to baseline")
+        if len(end_fds) > len(base_fds):
+            extra = sorted(set(end_fds.items()) - set(base_fds.items()))
+            bad.append("fds not back to baseline (new or changed: %s)" %
+                       ", ".join("%d -> %s" % fe for fe in extra))
         if end_rss > max(base_rss * 1.5, base_rss + 8192):
             bad.append("RSS not back to baseline")
         if g.proc.poll() is not None:
