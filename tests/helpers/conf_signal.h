@@ -52,6 +52,37 @@ static inline void conf_sig_block(int how, int sig)
 	pthread_sigmask(how, &set, NULL);
 }
 
+/*
+ * Until the thread whose kernel thread id is in *TID (stored by it just
+ * before it blocks) sleeps in the kernel, at most 5 s.  A signal sent
+ * sooner would find it not yet waiting, and only run the handler; a
+ * loaded machine can take longer than any fixed nap to get it there.  A
+ * green thread shares its OS thread with the caller: it parked at the
+ * caller's first switch, which the nap gives it.
+ */
+static inline void conf_until_parked(const volatile pid_t *tid)
+{
+	char path[64], buf[256], *state;
+
+	sleep_ms(50);
+	for (int i = 0; i < 500 && *tid && *tid != gettid(); i++) {
+		FILE *f;
+		size_t n;
+
+		snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)*tid);
+		f = fopen(path, "r");
+		if (!f)
+			return;
+		n = fread(buf, 1, sizeof(buf) - 1, f);
+		fclose(f);
+		buf[n] = '\0';
+		state = strrchr(buf, ')');
+		if (state && state[1] == ' ' && state[2] == 'S')
+			return;
+		sleep_ms(10);
+	}
+}
+
 struct conf_pingpong {
 	int to[2], from[2];
 	int rounds;

@@ -31,12 +31,14 @@ static void on_rt(int sig, siginfo_t *info, void *uctx)
 
 static ssize_t read_rc;
 static int read_err;
+static volatile pid_t reader_tid;
 
 static void *reader(void *arg)
 {
 	char c;
 
 	(void)arg;
+	reader_tid = gettid();
 	read_rc = read(fds[0], &c, 1);
 	read_err = errno;
 	return NULL;
@@ -55,9 +57,10 @@ static void round_trip(const char *what, int sig, bool queue, bool feed)
 
 	conf_sig_hits = 0;
 	ran_in_target = 0;
+	reader_tid = 0;
 	if (pthread_create(&target, NULL, reader, NULL) != 0)
 		exit(1);
-	sleep_ms(50);
+	conf_until_parked(&reader_tid);
 	rc = queue ? pthread_sigqueue(target, sig, v) : pthread_kill(target, sig);
 	printf("%s: sent %d\n", what, rc);
 	sleep_ms(50);

@@ -8,7 +8,7 @@
 #include "conf_signal.h"
 
 static pthread_t blocker, taker;
-static volatile sig_atomic_t ran_in_blocker, ran_in_taker;
+static volatile sig_atomic_t ran_in_blocker, ran_in_taker, taker_ready, blocker_done;
 static int go[2], stop[2];
 
 static void on_usr2(int sig)
@@ -37,6 +37,7 @@ static void *blocking(void *arg)
 	conf_sig_block(SIG_UNBLOCK, SIGUSR2);
 	printf("blocker: after unblocking, handler ran %d\n", (int)ran_in_blocker);
 	conf_sig_block(SIG_BLOCK, SIGUSR2);
+	blocker_done = 1;
 	return NULL;
 }
 
@@ -46,9 +47,17 @@ static void *taking(void *arg)
 
 	(void)arg;
 	conf_sig_block(SIG_UNBLOCK, SIGUSR2);
+	taker_ready = 1;
 	while (read(stop[0], &c, 1) < 0 && errno == EINTR)
 		;
 	return NULL;
+}
+
+/* Naps, not a fixed one: a loaded machine may take longer to get there. */
+static void until_set(volatile sig_atomic_t *flag)
+{
+	for (int i = 0; i < 500 && !*flag; i++)
+		sleep_ms(10);
 }
 
 int main(void)
@@ -65,12 +74,13 @@ int main(void)
 	pthread_kill(blocker, SIGUSR2);
 	sleep_ms(20);
 	write(go[1], "g", 1);
-	sleep_ms(50);
+	until_set(&blocker_done);
 	printf("main: handler ran %d times, in the blocker %d\n", (int)conf_sig_hits,
 	       (int)ran_in_blocker);
 	/* To the process: only the taker lets it in. */
+	until_set(&taker_ready);
 	kill(getpid(), SIGUSR2);
-	sleep_ms(50);
+	until_set(&ran_in_taker);
 	printf("process-directed: ran in the taker %d, in the blocker %d, total %d\n",
 	       (int)ran_in_taker, (int)ran_in_blocker, (int)conf_sig_hits);
 	write(stop[1], "s", 1);

@@ -15,6 +15,7 @@ static pthread_t target;
 static volatile sig_atomic_t ran_in_target;
 static int wait_rc, wait_err;
 static bool signalled;
+static volatile pid_t target_tid;
 
 static void on_usr1(int sig)
 {
@@ -27,6 +28,7 @@ static void *sem_waiter(void *arg)
 {
 	struct timespec ts = abs_after(CLOCK_REALTIME, 5000);
 
+	target_tid = gettid();
 	wait_rc = arg ? sem_timedwait(&sem, &ts) : sem_wait(&sem);
 	wait_err = errno;
 	return NULL;
@@ -35,6 +37,7 @@ static void *sem_waiter(void *arg)
 static void *mutex_waiter(void *arg)
 {
 	(void)arg;
+	target_tid = gettid();
 	wait_rc = pthread_mutex_lock(&lock);
 	pthread_mutex_unlock(&lock);
 	return NULL;
@@ -44,6 +47,7 @@ static void *cond_waiter(void *arg)
 {
 	(void)arg;
 	pthread_mutex_lock(&lock);
+	target_tid = gettid();
 	wait_rc = pthread_cond_wait(&cond, &lock);
 	wait_err = signalled; /* 0 if it came back before the signal */
 	pthread_mutex_unlock(&lock);
@@ -55,9 +59,10 @@ static void kick(void *(*fn)(void *), void *arg)
 {
 	ran_in_target = 0;
 	conf_sig_hits = 0;
+	target_tid = 0;
 	if (pthread_create(&target, NULL, fn, arg) != 0)
 		exit(1);
-	sleep_ms(50);
+	conf_until_parked(&target_tid);
 	pthread_kill(target, SIGUSR1);
 	sleep_ms(50);
 }
