@@ -73,7 +73,10 @@ struct tls_module {
 static struct tls_module modules[TLS_SLOTS_MAX];
 static unsigned int nslots;     /* slots below this may be taken */
 static uint64_t slot_gen;
-static int modules_lock;        /* green__spin_lock: dl_iterate_phdr not held */
+static int modules_lock;        /* between rescans (green__spin_lock) */
+/* Odd while a rescan changes the table: switches read it without a lock
+ * (a seqlock), since a lock in the switch path would cost every switch. */
+static unsigned int table_seq;
 static unsigned long long seen_adds, seen_subs;
 static bool tls_active;         /* per-green-thread TLS is on */
 static bool tls_overflow_said;
@@ -138,6 +141,34 @@ struct scan {
 	const char *refuse; /* at start: why the module cannot be managed */
 	char refuse_name[128];
 };
+
+static void table_write_begin(void)
+{
+	__atomic_store_n(&table_seq, table_seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static void table_write_end(void)
+{
+	__atomic_store_n(&table_seq, table_seq + 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * Slot s as it is between rescans.  A rescan runs on another OS thread
+ * (this one's never switches inside one), so waiting out an odd count
+ * ends.
+ */
+static void table_read(unsigned int s, struct tls_module *out)
+{
+	unsigned int seq;
+
+	do {
+		while ((seq = __atomic_load_n(&table_seq, __ATOMIC_ACQUIRE)) & 1)
+			;
+		*out = modules[s];
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	} while (seq != __atomic_load_n(&table_seq, __ATOMIC_RELAXED));
+}
 
 static const ElfW(Phdr) *tls_phdr(const struct dl_phdr_info *info)
 {
@@ -221,27 +252,27 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
 			snprintf(sc->refuse_name, sizeof(sc->refuse_name), "%s", info->dlpi_name);
 		}
 	}
-	green__spin_lock(&modules_lock);
+	table_write_begin();
 	take_slot(info, ph, sc);
-	green__spin_unlock(&modules_lock);
+	table_write_end();
 	return 0;
 }
 
-/* Look at the loaded modules again; returns the reason at start. */
+/* Look at the loaded modules again (at start: sc->refuse says why
+ * they cannot be managed).  One rescan at a time. */
 static void rescan(struct scan *sc)
 {
 	green__spin_lock(&modules_lock);
 	for (unsigned int s = 0; s < nslots; s++)
 		modules[s].seen = false;
-	green__spin_unlock(&modules_lock);
-	/* The walk holds the loader's lock: one rescan at a time. */
 	dl_iterate_phdr(scan_one, sc);
-	green__spin_lock(&modules_lock);
+	table_write_begin();
 	for (unsigned int s = 0; s < nslots; s++)
 		if (modules[s].modid && !modules[s].seen)
 			modules[s].modid = 0; /* unloaded: its save areas are stale */
 	while (nslots && !modules[nslots - 1].modid)
 		nslots--;
+	table_write_end();
 	green__spin_unlock(&modules_lock);
 }
 
@@ -263,14 +294,14 @@ static struct tls_hub *hub_state(void)
 	return th;
 }
 
-/* This OS thread's block of the module in slot s. */
-static void *block_of(struct tls_hub *th, unsigned int s)
+/* This OS thread's block of module m, in slot s. */
+static void *block_of(struct tls_hub *th, unsigned int s, const struct tls_module *m)
 {
-	if (th->addr_gen[s] != modules[s].gen) {
-		struct tls_index ti = {modules[s].modid, 0};
+	if (th->addr_gen[s] != m->gen) {
+		struct tls_index ti = {m->modid, 0};
 
 		th->addr[s] = __tls_get_addr(&ti);
-		th->addr_gen[s] = modules[s].gen;
+		th->addr_gen[s] = m->gen;
 	}
 	return th->addr[s];
 }
@@ -335,25 +366,20 @@ static void __attribute__((noreturn)) swap_failed(void)
 static void swap_to(struct tls_hub *th, struct shim_tls *to)
 {
 	struct shim_tls *from = th->resident;
+	unsigned int n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
 	int saved = errno;
 
-	green__spin_lock(&modules_lock);
-	for (unsigned int s = 0; s < nslots; s++) {
-		const struct tls_module *m = &modules[s];
+	for (unsigned int s = 0; s < n; s++) {
+		struct tls_module m;
 		void *blk;
 
-		if (!m->modid)
+		table_read(s, &m);
+		if (!m.modid || !(blk = block_of(th, s, &m)))
 			continue;
-		blk = block_of(th, s);
-		if (!blk)
-			continue;
-		if (from && !save_block(from, m, s, blk)) {
-			green__spin_unlock(&modules_lock);
+		if (from && !save_block(from, &m, s, blk))
 			swap_failed();
-		}
-		load_block(to, m, s, blk);
+		load_block(to, &m, s, blk);
 	}
-	green__spin_unlock(&modules_lock);
 	th->resident = to;
 	errno = saved;
 }
