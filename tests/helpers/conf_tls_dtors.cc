@@ -21,7 +21,11 @@ pthread_barrier_t meet;
 
 struct Late {
 	int id = -1;
-	~Late() { events[id] += " late(" + std::to_string(id) + ")"; }
+	~Late()
+	{
+		if (id >= 0) /* main's, made with the others at its first use */
+			events[id] += " late(" + std::to_string(id) + ")";
+	}
 };
 thread_local Late late;
 
