@@ -279,6 +279,9 @@ static void rescan(struct scan *sc)
 /* ---- the swap ------------------------------------------------------------- */
 
 static void tls_switched_in(struct green_hub *h, green_t *g);
+static struct tls_copy *copy_slot(struct shim_tls *o, unsigned int s);
+static int reserve(struct shim_tls *o);
+static void tls_free(struct shim_tls *o);
 
 static struct tls_hub *hub_state(void)
 {
@@ -288,6 +291,11 @@ static struct tls_hub *hub_state(void)
 		th = calloc(1, sizeof(*th));
 		if (!th)
 			return NULL;
+		if (reserve(&th->main) < 0) {
+			tls_free(&th->main);
+			free(th);
+			return NULL;
+		}
 		th->resident = &th->main;
 		tls_hub = th;
 	}
@@ -320,22 +328,48 @@ static struct tls_copy *copy_slot(struct shim_tls *o, unsigned int s)
 	return &o->copies[s];
 }
 
+/* o's save area of slot s, at least size bytes; NULL without memory. */
+static struct tls_copy *room_for(struct shim_tls *o, unsigned int s, size_t size)
+{
+	struct tls_copy *c = copy_slot(o, s);
+
+	if (c && c->size < size) {
+		void *d = realloc(c->data, size);
+
+		if (!d)
+			return NULL;
+		c->data = d;
+		c->size = size;
+	}
+	return c;
+}
+
+/* Save areas for every module there is now, so that a switch allocates
+ * only for modules loaded later; -1 without memory. */
+static int reserve(struct shim_tls *o)
+{
+	unsigned int n = __atomic_load_n(&nslots, __ATOMIC_ACQUIRE);
+
+	if (!copy_slot(o, 0))
+		return -1;
+	for (unsigned int s = 0; s < n; s++) {
+		struct tls_module m;
+
+		table_read(s, &m);
+		if (m.modid && !room_for(o, s, m.memsz))
+			return -1;
+	}
+	return 0;
+}
+
 /* Save the resident's block of slot s, whose module is m. */
 static bool save_block(struct shim_tls *o, const struct tls_module *m, unsigned int s,
                        const void *blk)
 {
-	struct tls_copy *c = copy_slot(o, s);
+	struct tls_copy *c = room_for(o, s, m->memsz);
 
 	if (!c)
 		return false;
-	if (c->size < m->memsz) {
-		void *d = realloc(c->data, m->memsz);
-
-		if (!d)
-			return false;
-		c->data = d;
-		c->size = m->memsz;
-	}
 	memcpy(c->data, blk, m->memsz);
 	c->gen = m->gen;
 	return true;
@@ -354,6 +388,7 @@ static void load_block(struct shim_tls *o, const struct tls_module *m, unsigned 
 	}
 }
 
+/* Only for a module loaded after the save areas were made. */
 static void __attribute__((noreturn)) swap_failed(void)
 {
 	static const char msg[] =
@@ -421,9 +456,8 @@ int shim_tls_thread_init(struct gthread *t)
 	t->tls = calloc(1, sizeof(*t->tls));
 	if (!t->tls)
 		return -1;
-	if (!copy_slot(t->tls, 0)) {
-		free(t->tls);
-		t->tls = NULL;
+	if (reserve(t->tls) < 0) {
+		shim_tls_thread_exit(t);
 		return -1;
 	}
 	return 0;
