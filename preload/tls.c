@@ -535,6 +535,30 @@ int __cxa_thread_atexit_impl(void (*fn)(void *), void *obj, void *dso_symbol)
 	return 0;
 }
 
+/*
+ * exit() from a green thread.  glibc runs the thread_local destructors of
+ * the OS thread it is called on, which are the main thread's registrations,
+ * on whatever data is in place: the calling thread's.  So the caller's own
+ * destructors run first, on its data, as natively, and the main thread's
+ * data is put back for glibc's.
+ */
+void exit(int status)
+{
+	green_t *g = green_self();
+	struct tls_hub *th = tls_hub;
+
+	if (g && !g->is_main) {
+		struct gthread *t = g->local;
+
+		if (t && t->tls)
+			shim_tls_run_dtors(t);
+		if (th && green__hooks.switched_in && th->resident != &th->main)
+			swap_to(th, &th->main);
+	}
+	SHIM_REAL(exit)(status);
+	__builtin_unreachable();
+}
+
 /* ---- start, dlopen, dlclose ---------------------------------------------- */
 
 static struct shim_tls *owner_of(green_t *g, struct tls_hub *th)
