@@ -34,10 +34,10 @@
  * at start, that answer is checked against dl_iterate_phdr's for the blocks
  * the main thread has.
  *
- * Where it cannot: the JVM's launcher (libjli) loads libjvm, which runs its
- * own stacks, guard pages and signal protocol on the threads it creates;
- * with either loaded at start the thread module is left unpatched, as when
- * the TLS check fails or there are more modules with TLS than slots.
+ * Where it cannot: when the TLS check fails, or more modules have TLS at
+ * start than the table has slots, the thread module is left unpatched
+ * (and the shim says why): green threads sharing those modules' data is
+ * what crashed Rust's std, Ruby's VM and HotSpot before this file.
  */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
@@ -232,12 +232,6 @@ static int scan_one(struct dl_phdr_info *info, size_t size, void *arg)
 	seen_subs = info->dlpi_subs;
 	if (!info->dlpi_name[0] && !main_base)
 		main_base = info->dlpi_addr; /* the first entry: the program */
-	if (sc->at_start && (name_is(info->dlpi_name, "libjli.so") ||
-	                     name_is(info->dlpi_name, "libjvm.so")) && !sc->refuse) {
-		sc->refuse = "the JVM (libjli/libjvm) manages its own threads' stacks, "
-		             "guard pages and signals";
-		snprintf(sc->refuse_name, sizeof(sc->refuse_name), "%s", info->dlpi_name);
-	}
 	if (!info->dlpi_tls_modid || !(ph = tls_phdr(info)) || !ph->p_memsz ||
 	    module_skipped(info))
 		return 0;

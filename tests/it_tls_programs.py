@@ -8,10 +8,12 @@ the harness itself is known good, then greened:
            clients served correctly on <= 4 OS threads
   Ruby     tests/helpers/tls_server.rb, a TCPServer with a Thread per client:
            the same
-  Java     `java -version` and tests/helpers/TlsServer.java (a thread per
-           client): the shim refuses `thread` for the JVM, says so on one
-           line and in hello's warnings (and greend's status), and the
-           programs work as natively
+  Java     `java -version` (the same output, few OS threads) and
+           tests/helpers/TlsServer.java (a thread per client): as Rust
+  refusal  a program built here with more modules with thread-local data
+           than the shim keeps: `thread` is left unpatched, the shim says so
+           on one line and in hello's warnings (greend's status and greenctl
+           status show it), and the program works as natively
   node     tests/helpers/tls_node_mix.js (fs, dns, crypto, zlib, http on
            libuv's pool and V8's threads): finishes
 
@@ -179,10 +181,7 @@ def test_ruby_server():
     both_ways("Ruby tls_server.rb", [ruby, os.path.join(SRC, "tls_server.rb"), str(CLIENTS)])
 
 
-# ---- the JVM: `thread` refused, the program still works ----------------------
-
-JVM_REASON = "the JVM (libjli/libjvm) manages its own threads"
-
+# ---- the JVM ------------------------------------------------------------------
 
 def java():
     j = tool("java", "/usr/lib/jvm/java-17-openjdk-amd64/bin/java")
@@ -193,20 +192,26 @@ def java():
 
 def run_with_hello(argv, env, timeout=60):
     """Run argv with a channel to read the shim's hello from: (rc, stdout,
-    stderr, hello or None)."""
+    stderr, hello or None, OS threads seen at most)."""
     ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
     env = dict(env, GREEN_CONTROL_FD=str(theirs.fileno()))
     p = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          text=True, pass_fds=[theirs.fileno()], start_new_session=True)
     theirs.close()
     hello = None
+    most = 0
     try:
-        if select.select([ours], [], [], 30)[0]:
-            data = ours.recv(65536)
-            if data:
-                hello = json.loads(data.decode())
-        out, err = p.communicate(timeout=timeout)
-        return p.returncode, out, err, hello
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 30 and hello is None and p.poll() is None:
+            most = max(most, task_count(p.pid))
+            if select.select([ours], [], [], 0.01)[0]:
+                data = ours.recv(65536)
+                hello = json.loads(data.decode()) if data else {}
+        while p.poll() is None and time.monotonic() - t0 < timeout:
+            most = max(most, task_count(p.pid))
+            time.sleep(0.01)
+        out, err = p.communicate(timeout=10)
+        return p.returncode, out, err, hello, most
     except subprocess.TimeoutExpired:
         raise Failure("%s did not finish in %d s" % (" ".join(argv), timeout))
     finally:
@@ -216,7 +221,7 @@ def run_with_hello(argv, env, timeout=60):
 
 
 def said_unpatched(err):
-    return [l for l in err.splitlines() if "thread module left unpatched" in l]
+    return [l for l in err.splitlines() if "left unpatched" in l]
 
 
 def test_java_version():
@@ -224,62 +229,110 @@ def test_java_version():
     native = subprocess.run([j, "-version"], capture_output=True, text=True, timeout=60,
                             env=native_env())
     check(native.returncode == 0, "native java -version: %s" % native.stderr)
-    rc, out, err, hello = run_with_hello([j, "-version"], green_env())
-    lines = said_unpatched(err)
+    rc, out, err, hello, most = run_with_hello([j, "-version"], green_env())
     check(rc == 0, "greened java -version exited %s: %s" % (rc, err[-1500:]))
-    check(len(lines) == 1 and JVM_REASON in lines[0], "the shim's line: %s" % err[-1500:])
-    rest = [l for l in err.splitlines() if l not in lines]
-    check(rest == native.stderr.splitlines(), "greened java -version says %r, natively %r" % (
-        rest, native.stderr.splitlines()))
-    check(hello is not None and "thread" not in hello.get("patched", ["thread"]) and
-          any(JVM_REASON in w for w in hello.get("warnings", [])),
-          "hello should leave thread out and say why: %s" % hello)
-    print("   %s" % lines[0])
-
-
-def javac_server():
-    javac = tool("javac", "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac")
-    if not javac:
-        return None
-    os.makedirs(OUT, exist_ok=True)
-    r = subprocess.run([javac, "-d", OUT, os.path.join(SRC, "TlsServer.java")],
-                       capture_output=True, text=True, timeout=300, env=native_env())
-    check(r.returncode == 0, "javac failed: %s" % r.stderr[-2000:])
-    return [java(), "-cp", OUT, "TlsServer"]
+    check(err.splitlines() == native.stderr.splitlines(),
+          "greened java -version says %r, natively %r" % (err, native.stderr))
+    check(hello is not None and "thread" in hello.get("patched", []) and
+          not hello.get("warnings"), "hello should list thread and warn of nothing: %s" % hello)
+    print("   greened java -version: OS threads at most %d" % most)
+    check(most <= MAX_GREEN_THREADS, "greened java -version had %d OS threads" % most)
 
 
 def test_java_server():
     j = java()
-    # Without javac (the JRE alone), the source launcher compiles it if the
-    # JRE has jdk.compiler.
-    argv = javac_server()
-    if argv is None:
+    javac = tool("javac", "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac")
+    if javac:
+        os.makedirs(OUT, exist_ok=True)
+        r = subprocess.run([javac, "-d", OUT, os.path.join(SRC, "TlsServer.java")],
+                           capture_output=True, text=True, timeout=300, env=native_env())
+        check(r.returncode == 0, "javac failed: %s" % r.stderr[-2000:])
+        argv = [j, "-cp", OUT, "TlsServer"]
+    else:
+        # The JRE alone: the source launcher compiles it if the JRE has
+        # jdk.compiler.
         mods = subprocess.run([j, "--list-modules"], capture_output=True, text=True, timeout=60)
         if "jdk.compiler" not in mods.stdout:
             raise Skip("no javac and no jdk.compiler module to run TlsServer.java")
         argv = [j, os.path.join(SRC, "TlsServer.java")]
-    both_ways("Java TlsServer", argv + [str(CLIENTS)], green_threads=False)
+    both_ways("Java TlsServer", argv + [str(CLIENTS)])
 
 
-def test_java_warning_in_greend_status():
-    j = java()
-    argv = javac_server()
-    if argv is None:
-        raise Skip("no javac to build TlsServer")
+# ---- where TLS cannot be managed: `thread` refused, the program still works --
+
+MANY = 65  # one more module with TLS than the shim keeps
+MANY_REASON = "more modules with thread-local data than the shim keeps"
+
+
+def many_tls_program():
+    """A program linked with MANY modules that each have thread-local data,
+    built here: its threads each print the sum of every module's initial
+    value, then it sleeps ARGV[1] seconds."""
+    cc = shutil.which("gcc")
+    if not cc:
+        raise Skip("no gcc to build the program with %d TLS modules" % MANY)
+    d = os.path.join(OUT, "many")
+    exe = os.path.join(d, "many_tls")
+    if os.path.exists(exe):
+        return exe
+    os.makedirs(d, exist_ok=True)
+    for i in range(MANY):
+        src = os.path.join(d, "m%d.c" % i)
+        with open(src, "w") as f:
+            f.write("__thread int tls_%d = %d;\nint get_%d(void);\n"
+                    "int get_%d(void) { return tls_%d++; }\n" % (i, i, i, i, i))
+        subprocess.run([cc, "-shared", "-fPIC", "-o", os.path.join(d, "libm%d.so" % i), src],
+                       check=True, timeout=60)
+    with open(os.path.join(d, "main.c"), "w") as f:
+        f.write("#include <pthread.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+                "#include <unistd.h>\n")
+        f.write("".join("int get_%d(void);\n" % i for i in range(MANY)))
+        f.write("static void *sum(void *arg) { long s = 0;\n")
+        f.write("".join("  s += get_%d();\n" % i for i in range(MANY)))
+        f.write("  return (void *)s; }\n"
+                "int main(int argc, char **argv) { pthread_t t[4]; void *r;\n"
+                "  setvbuf(stdout, NULL, _IOLBF, 0);\n"
+                "  for (int i = 0; i < 4; i++) pthread_create(&t[i], NULL, sum, NULL);\n"
+                "  for (int i = 0; i < 4; i++) { pthread_join(t[i], &r);"
+                " printf(\"thread %d: %ld\\n\", i, (long)r); }\n"
+                "  if (argc > 1) sleep(atoi(argv[1]));\n  return 0; }\n")
+    subprocess.run([cc, "-o", exe, os.path.join(d, "main.c"), "-L" + d, "-Wl,-rpath," + d,
+                    "-pthread"] + ["-lm%d" % i for i in range(MANY)], check=True, timeout=120)
+    return exe
+
+
+def test_unmanageable_tls_refused():
+    exe = many_tls_program()
+    native = subprocess.run([exe], capture_output=True, text=True, timeout=60, env=native_env())
+    check(native.returncode == 0, "native %s: %s" % (exe, native.stderr))
+    rc, out, err, hello, _ = run_with_hello([exe], green_env())
+    lines = said_unpatched(err)
+    check(rc == 0 and out == native.stdout, "greened: rc %s, %r, natively %r; stderr %s" % (
+        rc, out, native.stdout, err[-1500:]))
+    check(len(lines) == 1 and "thread module left unpatched" in lines[0] and
+          MANY_REASON in lines[0], "the shim's one line: %s" % err[-1500:])
+    check(hello is not None and "thread" not in hello.get("patched", ["thread"]) and
+          any(MANY_REASON in w for w in hello.get("warnings", [])),
+          "hello should leave thread out and say why: %s" % hello)
+    print("   " + lines[0])
+
+
+def test_unmanageable_tls_in_greend_status():
+    exe = many_tls_program()
     preload = SHIM
     env = {}
     if os.environ.get("GREEN_ASAN_RUNTIME"):
         preload = os.environ["GREEN_ASAN_RUNTIME"] + ":" + SHIM
         env["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:verify_asan_link_order=0"
-    cmd = ["/usr/bin/env", "LD_PRELOAD=" + preload, "GREEN_PATCH=all"] + argv + ["1"]
-    with Greend(workers=[{"name": "jvm", "command": cmd, "env": env, "start_secs": 0.2}]) as g:
-        g.wait_state("jvm:0", "running", 30)
-        w = wait_for(lambda: (lambda i: i if i and i.get("warnings") else None)(g.inst("jvm:0")),
-                     30, "the JVM worker's hello")
-        check(any(JVM_REASON in x for x in w["warnings"]) and "thread" not in w["patched"],
+    cmd = ["/usr/bin/env", "LD_PRELOAD=" + preload, "GREEN_PATCH=all", exe, "60"]
+    with Greend(workers=[{"name": "many", "command": cmd, "env": env, "start_secs": 0.2}]) as g:
+        g.wait_state("many:0", "running", 30)
+        w = wait_for(lambda: (lambda i: i if i and i.get("warnings") else None)(g.inst("many:0")),
+                     30, "the worker's hello")
+        check(any(MANY_REASON in x for x in w["warnings"]) and "thread" not in w["patched"],
               "status: %s" % json.dumps(w)[:1500])
         r = g.ctl("status")
-        check(r.returncode == 0 and "jvm:0: warning: thread: left unpatched" in r.stdout,
+        check(r.returncode == 0 and "many:0: warning: thread: left unpatched" in r.stdout,
               "greenctl status: %s" % r.stdout[-1500:])
         print("   " + [l for l in r.stdout.splitlines() if "warning" in l][0])
 
