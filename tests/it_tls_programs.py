@@ -361,6 +361,9 @@ def test_node_mix():
         check(p.returncode == 0 and out.strip() == "node mix ok",
               "%s node exited %s: %s %s" % (how, p.returncode, out[-500:], err[-1500:]))
         print("   %s node: %.1f s, OS threads at most %d" % (how, time.monotonic() - t0, most))
+        # dns.lookup runs on the shim's resolver threads (at most four).
+        if how == "greened":
+            check(most <= MAX_GREEN_THREADS + 4, "greened node had %d OS threads" % most)
 
 
 # ---- runner ----------------------------------------------------------------
