@@ -8,8 +8,10 @@ the harness itself is known good, then greened:
            clients served correctly on <= 4 OS threads
   Ruby     tests/helpers/tls_server.rb, a TCPServer with a Thread per client:
            the same
-  Java     `java -version` (the same output, few OS threads) and
-           tests/helpers/TlsServer.java (a thread per client): as Rust
+  Java     `java -version` (the same output, few OS threads),
+           tests/helpers/TlsServer.java (a thread per client): as Rust, and
+           tests/helpers/TlsGc.java (a pool allocating, the GC and JIT
+           threads beside it): the same result on few OS threads
   refusal  a program built here with more modules with thread-local data
            than the shim keeps: `thread` is left unpatched, the shim says so
            on one line and in hello's warnings (greend's status and greenctl
@@ -256,6 +258,26 @@ def test_java_server():
             raise Skip("no javac and no jdk.compiler module to run TlsServer.java")
         argv = [j, os.path.join(SRC, "TlsServer.java")]
     both_ways("Java TlsServer", argv + [str(CLIENTS)])
+
+
+def test_java_gc_and_pool():
+    j = java()
+    javac = tool("javac", "/usr/lib/jvm/java-17-openjdk-amd64/bin/javac")
+    if not javac:
+        raise Skip("no javac to build TlsGc.java")
+    os.makedirs(OUT, exist_ok=True)
+    r = subprocess.run([javac, "-d", OUT, os.path.join(SRC, "TlsGc.java")],
+                       capture_output=True, text=True, timeout=300, env=native_env())
+    check(r.returncode == 0, "javac failed: %s" % r.stderr[-2000:])
+    argv = [j, "-Xmx64m", "-cp", OUT, "TlsGc"]
+    native = subprocess.run(argv, capture_output=True, text=True, timeout=120, env=native_env())
+    check(native.returncode == 0 and native.stdout.startswith("total "),
+          "native TlsGc: %s %s" % (native.stdout, native.stderr[-1500:]))
+    rc, out, err, hello, most = run_with_hello(argv, green_env(), timeout=120)
+    check(rc == 0 and out == native.stdout, "greened TlsGc: rc %s, %r (natively %r); %s" % (
+        rc, out, native.stdout, err[-1500:]))
+    print("   greened TlsGc: OS threads at most %d" % most)
+    check(most <= MAX_GREEN_THREADS, "greened TlsGc had %d OS threads" % most)
 
 
 # ---- where TLS cannot be managed: `thread` refused, the program still works --
