@@ -472,6 +472,24 @@ table_listen() {
 	stop_all
 }
 
+# ---- tls --------------------------------------------------------------------
+
+# What per-green-thread TLS costs a switch, by the size of the program's TLS,
+# as a ratio to the bare switch (issue 13; bench/bench_tls.c says how).
+SECTIONS+=(tls)
+
+needs_tls() {
+	echo libgreen-preload.so
+	echo bench/bench_tls
+	echo tests/helpers/libtls_blob0.so
+	echo tests/helpers/libtls_blob1k.so
+	echo tests/helpers/libtls_blob16k.so
+}
+
+table_tls() {
+	"$B/bench/bench_tls" "$B/libgreen-preload.so" "$B/tests/helpers"
+}
+
 build() {
 	local s t targets=()
 

@@ -42,6 +42,7 @@ void gd_chan_reset(struct gd_chan *ch)
 	if (ch->loop)
 		ev_timer_stop(ch->loop, &ch->resume);
 	json_decref(ch->patched);
+	json_decref(ch->warnings);
 	json_decref(ch->last_blocked);
 	gd_chan_init(ch, owner);
 	ch->on_dump = on_dump;
@@ -65,9 +66,32 @@ static bool get_ms(json_t *obj, const char *key, double *out)
 	return gd_jnumber(&quiet, key, json_object_get(obj, key), 0, MS_MAX, out) == 0;
 }
 
+/* hello's "warnings" (absent: none): a few strings of bounded length, as
+ * the shim sends; anything else makes the hello malformed (NULL). */
+static json_t *hello_warnings(json_t *w)
+{
+	json_t *out = json_array(), *item;
+	size_t i;
+
+	if (!out || !w)
+		return out;
+	if (!json_is_array(w) || json_array_size(w) > 16) {
+		json_decref(out);
+		return NULL;
+	}
+	json_array_foreach(w, i, item) {
+		if (!json_is_string(item) || json_string_length(item) > 512) {
+			json_decref(out);
+			return NULL;
+		}
+		json_array_append(out, item);
+	}
+	return out;
+}
+
 static enum gd_msg parse_hello(struct gd_chan *ch, json_t *m)
 {
-	json_t *v = json_object_get(m, "version"), *p, *item, *out;
+	json_t *v = json_object_get(m, "version"), *p, *item, *out, *warnings;
 	long long pid;
 	size_t i;
 
@@ -88,8 +112,15 @@ static enum gd_msg parse_hello(struct gd_chan *ch, json_t *m)
 		}
 		json_array_append(out, item);
 	}
+	warnings = hello_warnings(json_object_get(m, "warnings"));
+	if (!warnings) {
+		json_decref(out);
+		return GD_MSG_MALFORMED;
+	}
 	json_decref(ch->patched);
 	ch->patched = out;
+	json_decref(ch->warnings);
+	ch->warnings = warnings;
 	ch->hello = true;
 	ch->hello_pid = pid;
 	return GD_MSG_HELLO;

@@ -54,6 +54,7 @@ struct gd_chan {
 	bool hello;
 	long long hello_pid;
 	json_t *patched;        /* array of module names from hello, or NULL */
+	json_t *warnings;       /* hello's modules left unpatched and why, or NULL */
 
 	bool have_stats;
 	double stats_at;        /* monotonic time of the last accepted stats */

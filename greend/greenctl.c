@@ -186,6 +186,15 @@ static void print_table(json_t *workers, FILE *f)
 			json_string_value(json_object_get(w, "id")), state ? state : "?", pid, up,
 			gl, sw, to, bl, info);
 	}
+	/* What the shim of an instance left unpatched, and why, under the table. */
+	json_array_foreach(workers, i, w) {
+		size_t k;
+		json_t *v;
+
+		json_array_foreach(json_object_get(w, "warnings"), k, v)
+			fprintf(f, "%s: warning: %s\n", json_string_value(json_object_get(w, "id")),
+				json_string_value(v));
+	}
 }
 
 static bool want_json(int argc, char **argv, int *nargs)

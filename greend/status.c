@@ -39,6 +39,7 @@ json_t *gd_status_instance(const struct gd_instance *in, double now)
 	if (!o)
 		return NULL;
 	json_object_set(o, "patched", ch->patched ? ch->patched : json_null());
+	json_object_set(o, "warnings", ch->warnings ? ch->warnings : json_null());
 	json_object_set_new(o, "greenlets", st ? json_pack("{s:I,s:I,s:I}",
 				"alive", (json_int_t)ch->alive, "spawned", (json_int_t)ch->spawned,
 				"finished", (json_int_t)ch->finished) : json_null());

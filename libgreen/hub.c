@@ -232,6 +232,8 @@ void green__after_switch(struct green_hub *h, green_t *self)
 	}
 	if (unlikely(h->reap_later != NULL) && self->stack.kind != GREEN__STACK_SLAB)
 		green__reap_deferred(h);
+	if (unlikely(green__hooks.switched_in != NULL))
+		green__hooks.switched_in(h, self);
 	errno = self->saved_errno;
 }
 

@@ -344,6 +344,9 @@ GREEN__HIDDEN void green__spin_unlock(int *lock);
 /* Hooks the shim sets so the hub can run its own duties each iteration. */
 struct green__hooks {
 	void (*before_poll)(struct green_hub *h);
+	/* g runs again, on its own stack (the shim's TLS swap); unset for
+	 * programs without thread-local data of their own. */
+	void (*switched_in)(struct green_hub *h, green_t *g);
 };
 extern GREEN__HIDDEN struct green__hooks green__hooks;
 extern GREEN__HIDDEN int64_t green__max_blocking_ns;

@@ -33,6 +33,10 @@ DEPS_TEST=(
 	pbzip2
 	siege
 	prometheus
+	rustc
+	ruby
+	openjdk-17-jre-headless
+	nodejs
 )
 
 DEPS_DEB=(

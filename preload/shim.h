@@ -193,6 +193,9 @@ void shim_report_warning(const char *fmt, ...) __attribute__((format(printf, 1, 
 /* At start: leave the thread module unpatched (and say why) if glibc's
  * objects are not laid out as it assumes (thread_layout.c). */
 void shim_thread_check_layout(void);
+/* Then: per-green-thread TLS, or the thread module left unpatched (and
+ * why) where a module's TLS cannot be managed (tls.c). */
+void shim_tls_init(void);
 
 /* Module hooks run on fork in the child (os.c calls them). */
 void shim_signal_after_fork(void);

@@ -36,7 +36,8 @@
  * variable runs on a helper OS thread while the green thread parks.
  * Objects are per hub: sharing one between green threads
  * of different OS threads (a program that has several hubs) is not
- * supported.  __thread (compiler TLS) data stays per OS thread.
+ * supported.  Compiler TLS (__thread, thread_local) is per green thread,
+ * and so are thread_local destructors (tls.c).
  */
 #undef _FORTIFY_SOURCE
 #define _GNU_SOURCE
@@ -221,7 +222,9 @@ static void thread_finish(struct gthread *t)
 	if (t->once_top)
 		green__waitq_wake_all(&shim_once_waiters, 0);
 	t->once_top = NULL;
+	shim_tls_run_dtors(t);
 	shim_tsd_run_destructors(t);
+	shim_tls_thread_exit(t);
 	shim_sig_thread_fini(&t->sig);
 	if (t == fork_survivor)
 		exit(0); /* the last thread of a forked child */
@@ -263,8 +266,14 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 		errno = saved;
 		return EAGAIN;
 	}
+	shim_tls_modules_changed();
 	t = shim_thread_alloc();
 	if (!t) {
+		errno = saved;
+		return EAGAIN;
+	}
+	if (shim_tls_thread_init(t) < 0) {
+		shim_thread_release(t);
 		errno = saved;
 		return EAGAIN;
 	}

@@ -99,6 +99,7 @@ void shim_thread_release(struct gthread *t)
 {
 	__atomic_store_n(&t->magic, THREAD_GONE, __ATOMIC_RELEASE);
 	shim_tsd_drop(t);
+	shim_tls_thread_exit(t);
 	green__spin_lock(&lock);
 	t->free_next = NULL;
 	if (free_tail)

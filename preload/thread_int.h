@@ -171,6 +171,7 @@ struct gthread {
 	pid_t os_tid;
 	struct gthread *free_next; /* thread_handle.c's list of free records */
 	struct shim_gsig sig; /* mask, pending signals, cancel (signal.c) */
+	struct shim_tls *tls; /* its compiler TLS and thread_local destructors */
 };
 
 /* ---- handles (thread_handle.c) ------------------------------------------- */
@@ -213,6 +214,19 @@ void shim_tsd_run_destructors(struct gthread *t);
 void shim_tsd_run_main_destructors(void);
 /* Free a thread's key values without running destructors. */
 void shim_tsd_drop(struct gthread *t);
+
+/* ---- compiler TLS (tls.c) --------------------------------------------------- */
+
+/* A new green thread gets TLS of its own (from the images when it first
+ * runs); -1 without memory. */
+int shim_tls_thread_init(struct gthread *t);
+/* Run its thread_local destructors (before its key destructors, as glibc). */
+void shim_tls_run_dtors(struct gthread *t);
+/* It has ended: its TLS is dropped. */
+void shim_tls_thread_exit(struct gthread *t);
+/* Modules may have been loaded or unloaded behind dlopen's back (glibc's
+ * own, for NSS): look again if dl_iterate_phdr's counts moved. */
+void shim_tls_modules_changed(void);
 
 /* ---- waiting (thread_wait.c) ------------------------------------------------ */
 

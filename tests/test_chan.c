@@ -33,6 +33,11 @@ static void test_hello_and_stats(void **state)
 	assert_true(ch.hello);
 	assert_int_equal(ch.hello_pid, 42);
 	assert_int_equal(json_array_size(ch.patched), 2);
+	assert_int_equal(json_array_size(ch.warnings), 0);
+	assert_int_equal(parse(&ch, "{\"type\":\"hello\",\"version\":1,\"pid\":42,\"patched\":[\"os\"],"
+				     "\"warnings\":[\"thread: left unpatched: why\"]}", 1), GD_MSG_HELLO);
+	assert_string_equal(json_string_value(json_array_get(ch.warnings, 0)),
+			    "thread: left unpatched: why");
 	assert_int_equal(parse(&ch, "{\"type\":\"stats\",\"greenlets\":{\"alive\":3,\"spawned\":10,\"finished\":7},"
 				     "\"switches\":100,\"timeouts\":1,\"hub\":{\"iterations\":5,\"blocked\":2,"
 				     "\"max_blocking_ms\":1.5}}", 2), GD_MSG_STATS);
@@ -52,6 +57,7 @@ static void test_hello_and_stats(void **state)
 	gd_chan_reset(&ch);
 	assert_false(ch.have_stats);
 	assert_null(ch.patched);
+	assert_null(ch.warnings);
 }
 
 static const char *const lies[] = {
@@ -64,6 +70,8 @@ static const char *const lies[] = {
 	"{\"type\":\"hello\",\"version\":1,\"pid\":0,\"patched\":[]}",
 	"{\"type\":\"hello\",\"version\":1,\"pid\":5,\"patched\":[\"fs\"]}",
 	"{\"type\":\"hello\",\"version\":\"1\",\"pid\":5,\"patched\":[]}",
+	"{\"type\":\"hello\",\"version\":1,\"pid\":5,\"patched\":[],\"warnings\":\"x\"}",
+	"{\"type\":\"hello\",\"version\":1,\"pid\":5,\"patched\":[],\"warnings\":[7]}",
 	"{\"type\":\"stats\",\"greenlets\":{\"alive\":-1,\"spawned\":1,\"finished\":1},\"switches\":1,\"timeouts\":1}",
 	"{\"type\":\"stats\",\"greenlets\":{\"alive\":1.5,\"spawned\":1,\"finished\":1},\"switches\":1,\"timeouts\":1}",
 	"{\"type\":\"stats\",\"greenlets\":{\"alive\":1,\"spawned\":1,\"finished\":1},\"switches\":\"1\",\"timeouts\":1}",

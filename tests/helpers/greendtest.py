@@ -73,6 +73,10 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    """A test that cannot run here (a missing package): run_tests says why."""
+
+
 def check(cond, what):
     if not cond:
         raise Failure(what)
@@ -279,7 +283,7 @@ def run_tests(module_globals):
     names = [n for n in sorted(module_globals) if n.startswith("test_")
              and callable(module_globals[n])]
     only = os.environ.get("IT_ONLY")
-    passed = failed = 0
+    passed = failed = skipped = 0
     for n in names:
         if only and only not in n:
             continue
@@ -288,9 +292,14 @@ def run_tests(module_globals):
             module_globals[n]()
             passed += 1
             print("PASS %s (%.1fs)" % (n, time.monotonic() - t0), flush=True)
+        except Skip as e:
+            skipped += 1
+            print("SKIP %s: %s" % (n, e), flush=True)
         except Exception as e:
             failed += 1
             print("FAIL %s (%.1fs): %s" % (n, time.monotonic() - t0, e), flush=True)
             traceback.print_exc()
+    if skipped:
+        print("%d skipped (the reason is on each SKIP line)" % skipped)
     print("%d passed, %d failed" % (passed, failed), flush=True)
     sys.exit(1 if failed else 0)
