@@ -282,6 +282,64 @@ static void mask_leave(const sigset_t *mask, const sigset_t *old)
 	}
 }
 
+/* The calls with a mask, straight to the kernel: the green thread's record
+ * follows the mask meanwhile (see shim_kmask). */
+static int kernel_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
+                        const sigset_t *mask)
+{
+	struct shim_kmask k;
+	int rc, err;
+
+	shim_kmask_enter(&k, mask);
+	rc = SHIM_REAL(ppoll)(fds, n, timeout, mask);
+	err = errno;
+	shim_kmask_leave(&k);
+	errno = err;
+	return rc;
+}
+
+static int kernel_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+                          const sigset_t *mask)
+{
+	struct shim_kmask k;
+	int rc, err;
+
+	shim_kmask_enter(&k, mask);
+	rc = SHIM_REAL(pselect)(nfds, r, w, x, ts, mask);
+	err = errno;
+	shim_kmask_leave(&k);
+	errno = err;
+	return rc;
+}
+
+static int kernel_epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
+                              const sigset_t *mask)
+{
+	struct shim_kmask k;
+	int rc, err;
+
+	shim_kmask_enter(&k, mask);
+	rc = SHIM_REAL(epoll_pwait)(epfd, events, max, timeout, mask);
+	err = errno;
+	shim_kmask_leave(&k);
+	errno = err;
+	return rc;
+}
+
+static int kernel_epoll_pwait2(int epfd, struct epoll_event *events, int max,
+                               const struct timespec *timeout, const sigset_t *mask)
+{
+	struct shim_kmask k;
+	int rc, err;
+
+	shim_kmask_enter(&k, mask);
+	rc = SHIM_REAL(epoll_pwait2)(epfd, events, max, timeout, mask);
+	err = errno;
+	shim_kmask_leave(&k);
+	errno = err;
+	return rc;
+}
+
 /* ---- poll ------------------------------------------------------------------ */
 
 struct poll_call {
@@ -340,10 +398,10 @@ int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *timeout,
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
 	if (!h || shim_alone(h))
-		return SHIM_REAL(ppoll)(fds, n, timeout, mask);
+		return kernel_ppoll(fds, n, timeout, mask);
 	green__fair_point(h);
 	if (ts_zero(timeout))
-		return SHIM_REAL(ppoll)(fds, n, timeout, mask);
+		return kernel_ppoll(fds, n, timeout, mask);
 	if (timeout && !shim_ts_valid(timeout)) {
 		errno = EINVAL;
 		return -1;
@@ -536,10 +594,10 @@ int pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
 	if (!h || shim_alone(h))
-		return SHIM_REAL(pselect)(nfds, r, w, x, ts, mask);
+		return kernel_pselect(nfds, r, w, x, ts, mask);
 	green__fair_point(h);
 	if (ts_zero(ts) || nfds < 0)
-		return SHIM_REAL(pselect)(nfds, r, w, x, ts, mask);
+		return kernel_pselect(nfds, r, w, x, ts, mask);
 	if (ts && !shim_ts_valid(ts)) {
 		errno = EINVAL;
 		return -1;
@@ -600,10 +658,10 @@ int epoll_pwait(int epfd, struct epoll_event *events, int max, int timeout,
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
 	if (!h || shim_alone(h))
-		return SHIM_REAL(epoll_pwait)(epfd, events, max, timeout, mask);
+		return kernel_epoll_pwait(epfd, events, max, timeout, mask);
 	green__fair_point(h);
 	if (timeout == 0)
-		return SHIM_REAL(epoll_pwait)(epfd, events, max, timeout, mask);
+		return kernel_epoll_pwait(epfd, events, max, timeout, mask);
 	return epoll_green(h, epfd, events, max, ms_deadline(timeout), mask);
 }
 
@@ -613,10 +671,10 @@ int epoll_pwait2(int epfd, struct epoll_event *events, int max,
 	struct green_hub *h = shim_hub_for(SHIM_SELECT);
 
 	if (!h || shim_alone(h))
-		return SHIM_REAL(epoll_pwait2)(epfd, events, max, timeout, mask);
+		return kernel_epoll_pwait2(epfd, events, max, timeout, mask);
 	green__fair_point(h);
 	if (ts_zero(timeout))
-		return SHIM_REAL(epoll_pwait2)(epfd, events, max, timeout, mask);
+		return kernel_epoll_pwait2(epfd, events, max, timeout, mask);
 	if (timeout && !shim_ts_valid(timeout)) {
 		errno = EINVAL;
 		return -1;

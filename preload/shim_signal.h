@@ -74,6 +74,23 @@ void shim_sig_wake(struct shim_gsig *gs);
 struct shim_gsig *shim_thread_gsig(green_t *g, bool create);
 int shim_thread_gsig_find(pthread_t th, struct shim_gsig **out);
 
+/*
+ * Around a kernel call that swaps in a signal mask of its own for its
+ * wait (sigsuspend, ppoll, pselect, epoll_pwait, epoll_pwait2, taken
+ * straight to the kernel on the fast path): the record of the calling
+ * green thread says the same mask meanwhile, or the handler wrapper would
+ * take a signal the call lets in for one the thread blocks, and keep it
+ * from the program's handler (nginx's master, asleep in sigsuspend, never
+ * saw its SIGTERM).  Only the record changes: changing the kernel's mask
+ * before the call would open the window these calls exist to close.
+ */
+struct shim_kmask {
+	struct shim_gsig *gs;
+	uint64_t old;
+};
+void shim_kmask_enter(struct shim_kmask *k, const sigset_t *mask);
+void shim_kmask_leave(struct shim_kmask *k);
+
 /* ---- EINTR ------------------------------------------------------------------
  *
  * A parked call that began before a handler was delivered to its green

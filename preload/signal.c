@@ -270,19 +270,15 @@ void shim_sig_thread_fini(struct shim_gsig *gs)
 	kernel_follow(st, changed);
 }
 
-void shim_sig_set_blocked_only(struct shim_gsig *gs, uint64_t blocked)
+/* The record's mask and the per-signal counts that follow it, without
+ * the kernel's. */
+static void record_only(struct shim_gsig *gs, uint64_t blocked)
 {
 	struct sigstate *st = gs->st;
-	uint64_t old = gs->blocked, changed;
+	uint64_t changed = gs->blocked ^ blocked;
 
-	blocked &= ~SIG_UNBLOCKABLE;
-	changed = old ^ blocked;
-	if (!changed)
-		return;
 	__atomic_store_n(&gs->blocked, blocked, __ATOMIC_RELEASE);
-	if (!st)
-		return;
-	for (int sig = 1; sig <= SIG_NMAX; sig++) {
+	for (int sig = 1; st && changed && sig <= SIG_NMAX; sig++) {
 		if (!(changed & SIG_BIT(sig)))
 			continue;
 		if (blocked & SIG_BIT(sig))
@@ -290,7 +286,36 @@ void shim_sig_set_blocked_only(struct shim_gsig *gs, uint64_t blocked)
 		else
 			st->unblocked[sig - 1]++;
 	}
-	kernel_follow(st, changed);
+}
+
+void shim_sig_set_blocked_only(struct shim_gsig *gs, uint64_t blocked)
+{
+	uint64_t changed;
+
+	blocked &= ~SIG_UNBLOCKABLE;
+	changed = gs->blocked ^ blocked;
+	if (!changed)
+		return;
+	record_only(gs, blocked);
+	if (gs->st)
+		kernel_follow(gs->st, changed);
+}
+
+void shim_kmask_enter(struct shim_kmask *k, const sigset_t *mask)
+{
+	struct sigstate *st = shim_tls_sig;
+
+	k->gs = mask && shim_patched[SHIM_THREAD] ? current_gsig(st) : NULL;
+	if (!k->gs)
+		return;
+	k->old = k->gs->blocked;
+	record_only(k->gs, shim_set_bits(mask) & ~SIG_UNBLOCKABLE);
+}
+
+void shim_kmask_leave(struct shim_kmask *k)
+{
+	if (k->gs)
+		record_only(k->gs, k->old);
 }
 
 /* Whether the kernel would restart a call this handler interrupts. */

@@ -252,8 +252,16 @@ int sigsuspend(const sigset_t *mask)
 	uint64_t old = 0;
 	int rc, err;
 
-	if (!h || shim_alone(h))
-		return SHIM_REAL(sigsuspend)(mask);
+	if (!h || shim_alone(h)) {
+		struct shim_kmask k;
+
+		shim_kmask_enter(&k, mask);
+		rc = SHIM_REAL(sigsuspend)(mask);
+		err = errno;
+		shim_kmask_leave(&k);
+		errno = err;
+		return rc;
+	}
 	shim_intr_begin(&in, true);
 	if (in.gs) {
 		old = in.gs->blocked;

@@ -46,6 +46,9 @@ static inline struct timespec abs_after(clockid_t clock, long ms)
 	if (ts.tv_nsec >= 1000000000L) {
 		ts.tv_sec++;
 		ts.tv_nsec -= 1000000000L;
+	} else if (ts.tv_nsec < 0) { /* a past time, ms < 0 */
+		ts.tv_sec--;
+		ts.tv_nsec += 1000000000L;
 	}
 	return ts;
 }
