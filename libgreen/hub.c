@@ -20,6 +20,7 @@
  * (green__fair_point), which send it behind the others and a poll of the
  * loop once it has had the hub for GREEN__FAIR_NS.
  */
+#define _GNU_SOURCE /* gettid */
 #include "internal.h"
 
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <threads.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef GREEN__ASAN
 #include <sanitizer/common_interface_defs.h>
@@ -304,7 +306,7 @@ void green__fair_yield(struct green_hub *h)
 	if (self->is_hub || self->dying)
 		return;
 	h->turn_ns = green_now();
-	if (h->watchers || h->remote_pending || green__hooks.before_poll) {
+	if (h->watchers || h->remote_pending || __atomic_load_n(&green__hooks.due, __ATOMIC_RELAXED)) {
 		self->state = GREEN_READY;
 		h->after_poll = self;
 		green__switch(h, self, h->hub_g);
@@ -438,6 +440,12 @@ static void note_busy(struct green_hub *h, int64_t start)
 
 	if (!h->poll_end_ns)
 		return;
+	/* A lone greenlet's fast-path calls waited in the kernel since the
+	 * last poll: that time is not the hub being held. */
+	if (h->fast_calls != h->fast_calls_polled) {
+		h->fast_calls_polled = h->fast_calls;
+		return;
+	}
 	busy = start - h->poll_end_ns;
 	if (busy > h->stats.max_blocking_ns)
 		GREEN__STORE(h->stats.max_blocking_ns, busy);
@@ -633,6 +641,7 @@ static struct green_hub *hub_create(void)
 	ev_async_start(h->loop, &h->async);
 	ev_unref(h->loop); /* only pending remote work keeps the loop alive */
 
+	h->tid = gettid();
 	h->main.hub = h;
 	h->main.is_main = true;
 	h->main.state = GREEN_RUNNING;
@@ -725,6 +734,7 @@ void green__fork_child(void)
 	 * posting a wake-up) would never be released. */
 	registry_lock = 0;
 	if (h) {
+		h->tid = gettid();
 		h->remote_lock = 0;
 		ev_loop_fork(h->loop);
 	}

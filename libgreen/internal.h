@@ -23,6 +23,7 @@
 #include "parse.h" /* green__parse_size, the module table */
 
 #include <ev.h>
+#include <sys/types.h>
 #include <poll.h>
 #include <stdint.h>
 
@@ -206,6 +207,12 @@ struct green_hub {
 	int64_t turn_ns;             /* when the others last had a turn (fairness) */
 	green_t *after_poll;         /* queued once the loop has been polled */
 	uint64_t current_id;         /* for the monitor thread */
+	/* Calls a lone greenlet sent straight to the kernel (the shim's fast
+	 * path, shim_alone): the hub does not poll meanwhile, so these count
+	 * as its progress for the monitor thread and note_busy. */
+	uint64_t fast_calls;
+	uint64_t fast_calls_polled;  /* fast_calls at the last poll */
+	pid_t tid;                   /* the OS thread the hub runs on */
 
 	green_t *free_structs;
 	void **struct_chunks;
@@ -344,6 +351,12 @@ GREEN__HIDDEN void green__spin_unlock(int *lock);
 /* Hooks the shim sets so the hub can run its own duties each iteration. */
 struct green__hooks {
 	void (*before_poll)(struct green_hub *h);
+	/* Atomic, set by another thread when before_poll has work, cleared
+	 * by the hook.  The fast path and the fairness turns look at this,
+	 * not at the hook being set: a hook that is merely installed (the
+	 * reporter's, in every greend worker) must not cost a lone greenlet
+	 * its kernel fast path. */
+	int due;
 };
 extern GREEN__HIDDEN struct green__hooks green__hooks;
 extern GREEN__HIDDEN int64_t green__max_blocking_ns;
@@ -363,7 +376,8 @@ extern GREEN__HIDDEN int64_t green__max_blocking_ns;
 GREEN__HIDDEN void green__fair_yield(struct green_hub *h);
 static inline bool green__others_may_run(const struct green_hub *h)
 {
-	return h->run_head || h->watchers || h->remote_pending || green__hooks.before_poll;
+	return h->run_head || h->watchers || h->remote_pending ||
+	       __atomic_load_n(&green__hooks.due, __ATOMIC_RELAXED);
 }
 static inline void green__fair_point(struct green_hub *h)
 {

@@ -225,9 +225,13 @@ bool shim_alone(struct green_hub *h)
 {
 	green_t *self = h->current;
 
-	return fastpath_enabled() && self == &h->main && h->alive == 0 && !h->run_head &&
-	       !h->remote_pending && !self->timeouts && !self->kill_pending &&
-	       !green__hooks.before_poll;
+	if (!(fastpath_enabled() && self == &h->main && h->alive == 0 && !h->run_head &&
+	      !h->remote_pending && !self->timeouts && !self->kill_pending &&
+	      !__atomic_load_n(&green__hooks.due, __ATOMIC_RELAXED)))
+		return false;
+	/* Only this thread writes it; the monitor reads it relaxed. */
+	__atomic_store_n(&h->fast_calls, h->fast_calls + 1, __ATOMIC_RELAXED);
+	return true;
 }
 
 int shim_ready_now(int fd, int events)

@@ -6,13 +6,16 @@
  * if the hub has not polled for longer than GREEN_MAX_BLOCKING_MS it reports
  * the greenlet that holds it, even while the hub is stuck.  A dump request is
  * handed to the hub (green_walk must run on the hub's own thread) through
- * its before_poll hook, with an ev_async to wake it.  Nothing here ever
+ * its before_poll hook, with an ev_async to wake it and green__hooks.due to
+ * take a lone greenlet off the fast path until it is done: the hook being
+ * installed costs nothing, so a worker keeps the fast path.  Nothing here ever
  * blocks the program: every send is MSG_DONTWAIT and dropped on EAGAIN.
  */
 #define _GNU_SOURCE
 #include "shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -211,22 +214,59 @@ static void send_dump(void)
 	free(d.buf);
 }
 
-/* Runs on the hub's thread before every poll. */
+/* Runs on the hub's thread before every poll; has work only when
+ * green__hooks.due says so (the fast path watches that flag, not the hook). */
 static void hub_before_poll(struct green_hub *h)
 {
-	if (h == dump_hub && __atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
+	if (h != dump_hub)
+		return;
+	__atomic_store_n(&green__hooks.due, 0, __ATOMIC_RELEASE);
+	if (__atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
 		send_dump();
 	/* The table and the hub's watchers belong to the hub's thread. */
-	if (h == dump_hub && __atomic_load_n(&shim_listen_drain_pending, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&shim_listen_drain_pending, __ATOMIC_ACQUIRE))
 		shim_listen_drain();
+}
+
+/* Hand the hub a duty (a dump, a drain): the next call of the program
+ * that could block goes through the hub instead of the fast path, and a
+ * hub that sleeps in its loop is woken. */
+static void hub_duty(struct green_hub *h)
+{
+	__atomic_store_n(&green__hooks.due, 1, __ATOMIC_RELEASE);
+	ev_async_send(h->loop, &h->async);
+}
+
+/* Whether the hub's thread sleeps in a system call right now (its state in
+ * /proc is not R).  Asked only of a lone greenlet that looks stuck: its
+ * fast-path calls wait in the kernel without the hub ever polling. */
+static bool hub_thread_sleeps(struct green_hub *h)
+{
+	char path[64], buf[256], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)h->tid);
+	fd = SHIM_REAL(open)(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = SHIM_REAL(read)(fd, buf, sizeof(buf) - 1);
+	SHIM_REAL(close)(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "tid (comm) S ...": comm may hold spaces and parentheses. */
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] && paren[2] != 'R';
 }
 
 static void check_blocking(void)
 {
 	struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
-	static uint64_t reported_switches = UINT64_MAX;
-	uint64_t id, switches;
-	int64_t poll_end, busy;
+	static uint64_t reported_switches = UINT64_MAX, seen_fast;
+	static int64_t seen_fast_at;
+	uint64_t id, switches, fast;
+	int64_t poll_end, busy, now = green_now();
 	char msg[256];
 	size_t n;
 
@@ -235,12 +275,23 @@ static void check_blocking(void)
 	green__hub_snapshot(h, &id, &poll_end, &switches);
 	if (!poll_end)
 		return;
-	busy = green_now() - poll_end;
+	/* A fast-path call since the last look is progress, like a poll. */
+	fast = __atomic_load_n(&h->fast_calls, __ATOMIC_RELAXED);
+	if (fast != seen_fast) {
+		seen_fast = fast;
+		seen_fast_at = now;
+	}
+	if (seen_fast_at > poll_end)
+		poll_end = seen_fast_at;
+	busy = now - poll_end;
 	/* Between polls the hub sleeps in epoll only when nothing is ready:
 	 * then poll_end is old but the hub is idle, not blocked.  An idle hub
 	 * has its hub greenlet current. */
 	if (id == h->hub_g->id || busy < shim_max_blocking_ms * GREEN_MSEC ||
 	    switches == reported_switches)
+		return;
+	/* A lone greenlet waiting in the kernel holds up no one. */
+	if (__atomic_load_n(&h->alive, __ATOMIC_RELAXED) == 0 && hub_thread_sleeps(h))
 		return;
 	reported_switches = switches;
 	n = (size_t)snprintf(msg, sizeof(msg),
@@ -315,13 +366,13 @@ static void *reporter(void *arg)
 					SHIM_DEBUG("listen: greend asks for a drain");
 					__atomic_store_n(&shim_listen_drain_pending, 1, __ATOMIC_RELEASE);
 					if (h)
-						ev_async_send(h->loop, &h->async);
+						hub_duty(h);
 				} else if (strstr(req, "\"dump\"")) {
 					struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
 
 					if (h) {
 						__atomic_store_n(&dump_requested, 1, __ATOMIC_RELEASE);
-						ev_async_send(h->loop, &h->async);
+						hub_duty(h);
 					} else {
 						static const char empty[] =
 						    "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false,\"left_out\":0}";
