@@ -98,17 +98,26 @@ wait_tcp() {
 }
 
 # start_echo OUT CMD...: start an echo server with -p 0, wait (at most 10 s)
-# for its "listening on" line; sets server and port.
+# for its "listening on" line; sets server and port.  With CMD "greend
+# CMD...", CMD runs as a worker of greend instead.
 start_echo() {
 	local out=$1 i
 	shift
 
-	"$@" -q -p 0 >"$out" 2>&1 &
-	server=$!
-	pids+=("$server")
+	if [ "$1" = greend ]; then
+		# A worker of greend: its lines are in greend's log.
+		shift
+		greend_start echo "$@" -q -p 0 || return 1
+		server=$wpid
+		out="$tmp/gd-echo/greend.log"
+	else
+		"$@" -q -p 0 >"$out" 2>&1 &
+		server=$!
+		pids+=("$server")
+	fi
 	port=
 	for ((i = 0; i < 100; i++)); do
-		port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
+		port=$(sed -n 's/^\(w:0: \)\{0,1\}listening on .*:\([0-9][0-9]*\)$/\2/p' "$out")
 		[ -n "$port" ] && return 0
 		kill -0 "$server" 2>/dev/null || break
 		sleep 0.1
@@ -163,6 +172,101 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 }
 
+# ---- greend workers -----------------------------------------------------------
+
+# The configuration users deploy: a server as the only worker of a real
+# greend, with the shim reporting on its channel (stats every second,
+# blocking reports at 100 ms, so the monitor thread ticks every 50 ms).
+
+# greend_start NAME CMD...: a greend of its own in $tmp/gd-NAME running CMD
+# as worker "w" (patch all, never restarted); waits (at most 10 s) until the
+# worker runs and sets gd (greend's pid) and wpid (the worker's).  The
+# worker's output is in $tmp/gd-NAME/greend.log, each line after "w:0: ".
+greend_start() {
+	local name=$1 d i
+	shift
+	d="$tmp/gd-$name"
+	mkdir -p "$d"
+	/usr/bin/python3 -c 'import json, sys
+d, shim, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+print(json.dumps({"control_socket": d + "/greend.sock", "preload": shim,
+                  "stats_interval_ms": 1000,
+                  "workers": [{"name": "w", "command": cmd, "patch": "all",
+                               "start_secs": 0, "restart": "never",
+                               "max_blocking_ms": 100, "stop_timeout_s": 5}]}))' \
+		"$d" "$B/libgreen-preload.so" "$@" >"$d/greend.json" || return 1
+	"$B/greend" -f -c "$d/greend.json" >"$d/greend.log" 2>&1 &
+	gd=$!
+	pids+=("$gd")
+	wpid=
+	for ((i = 0; i < 100; i++)); do
+		wpid=$("$B/greenctl" -s "$d/greend.sock" status --json 2>/dev/null |
+			/usr/bin/python3 -c 'import json, sys
+w = json.load(sys.stdin)["workers"][0]
+print(w["pid"] if w["state"] == "running" and w["pid"] else "")' 2>/dev/null)
+		[ -n "$wpid" ] && return 0
+		kill -0 "$gd" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "run.sh: greend did not start $*:" >&2
+	sed 's/^/  /' "$d/greend.log" | tail -n 20 >&2
+	return 1
+}
+
+# greend_reports NAME: how many stats reports greend received from the
+# worker (proof that it was reporting while it was measured).
+greend_reports() {
+	"$B/greenctl" -s "$tmp/gd-$1/greend.sock" status --json 2>/dev/null |
+		/usr/bin/python3 -c 'import json, sys
+w = json.load(sys.stdin)["workers"][0]
+print(w["channel"]["received"] if w.get("channel") else 0)' 2>/dev/null
+}
+
+# best LABEL KEY FILE: the largest value of rows "LABEL KEY VALUE" (or the
+# smallest, for a time, when LOWER=1), and the spread of all of them as a
+# percentage of it: "best spread".
+best() {
+	awk -v l="$1" -v k="$2" -v lower="${LOWER:-0}" '$1 == l && $2 == k {
+		v = $3 + 0
+		if (n == 0 || v > hi) hi = v
+		if (n == 0 || v < lo) lo = v
+		n++ }
+	END {
+		if (!n) { print "0 0"; exit }
+		b = lower ? lo : hi
+		printf "%s %.0f\n", b, (b > 0 ? 100 * (hi - lo) / b : 0) }' "$3"
+}
+
+# three_way TITLE KEY FILE TARGET [UNIT]: one table row from rows labelled
+# native, green (greenctl run) and greend (a worker of greend): each best
+# and its spread, and both ratios against native with their verdicts.
+# With LOWER=1 the values are times and the ratio is native/green; FMT is
+# the values' printf format (default %.0f).
+three_way() {
+	local title=$1 key=$2 file=$3 target=$4 n g d ns gs ds rg rd
+
+	read -r n ns < <(best native "$key" "$file")
+	read -r g gs < <(best green "$key" "$file")
+	read -r d ds < <(best greend "$key" "$file")
+	if [ "${LOWER:-0}" = 1 ]; then
+		rg=$(ratio "$n" "$g")
+		rd=$(ratio "$n" "$d")
+	else
+		rg=$(ratio "$g" "$n")
+		rd=$(ratio "$d" "$n")
+	fi
+	n=$(printf "${FMT:-%.0f}" "$n")
+	g=$(printf "${FMT:-%.0f}" "$g")
+	d=$(printf "${FMT:-%.0f}" "$d")
+	printf '%-16s %10s ±%-3s %10s ±%-3s %10s ±%-3s %6sx %s %6sx %s (>= %s)\n' \
+		"$title" "$n" "$ns%" "$g" "$gs%" "$d" "$ds%" \
+		"$rg" "$(verdict "$rg" '>=' "$target")" "$rd" "$(verdict "$rd" '>=' "$target")" "$target"
+}
+
+three_way_header() {
+	printf '%-16s %15s %15s %15s %12s %12s\n' "$1" native green greend green/nat greend/nat
+}
+
 # ---- echo -------------------------------------------------------------------
 
 # The same pthread echo server natively (a) and greened (b), and the libev
@@ -196,6 +300,10 @@ echo_run() {
 	wait "$sampler" 2>/dev/null
 	read -r rss thr ks <"$tmp/sample" 2>/dev/null || { rss=0; thr=0; ks=0; }
 	ks=$((${ks:-0} > ${ks0:-0} ? ks - ks0 : 0))
+	if [ "$label" = greend ]; then
+		stop_pid "$gd"
+		rm -rf -- "$tmp/gd-echo"
+	fi
 	stop_pid "$server"
 	bad=$(jget bad_bytes "$json")
 	err=$(jget errors "$json")
@@ -214,7 +322,7 @@ echo_run() {
 }
 
 table_echo() {
-	local n m total lim status=0 ns=(100 1000 10000) a b c k rows a_thr a_rss a_ks b_thr b_rss b_ks c_thr
+	local n m total lim status=0 ns=(100 1000 10000) a b c d k rows a_thr a_rss a_ks b_thr b_rss b_ks c_thr d_thr
 
 	tmpdir
 	total=300000
@@ -225,6 +333,7 @@ table_echo() {
 	ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 	lim=$(ulimit -n)
 	echo "open files: ulimit -n is $lim"
+	echo "pthread: native; green: greenctl run; greend: a worker of greend, reporting; libev: by hand"
 	printf '%-7s %-10s %11s %9s %9s %10s %8s\n' conns server msgs/s p99_ms RSS_MiB kstack_MiB threads
 	for n in "${ns[@]}"; do
 		if [ "$lim" != unlimited ] && ((lim < n + 100)); then
@@ -237,21 +346,27 @@ table_echo() {
 		echo_run pthread "$n" "$m" "$B/examples/echo_threads" || { status=1; continue; }
 		echo_run green "$n" "$m" "${green[@]}" "$B/examples/echo_threads" || { status=1; continue; }
 		echo_run libev "$n" "$m" "$B/examples/echo_libev" || { status=1; continue; }
+		echo_run greend "$n" "$m" greend "$B/examples/echo_threads" || { status=1; continue; }
 		rows=$(cat "$tmp/echo.rows")
 		read -r _ a_thr _ a_rss _ a_ks < <(sed -n 1p <<<"$rows")
 		read -r _ b_thr _ b_rss _ b_ks < <(sed -n 2p <<<"$rows")
 		read -r _ c_thr _ _ _ _ < <(sed -n 3p <<<"$rows")
+		read -r _ d_thr _ _ _ _ < <(sed -n 4p <<<"$rows")
 		a=$(ratio "$b_thr" "$a_thr")
 		b=$(ratio "$b_rss" "$a_rss")
 		c=$(ratio "$b_thr" "$c_thr")
+		d=$(ratio "$d_thr" "$c_thr")
 		k=$(ratio "$((b_rss + b_ks))" "$((a_rss + a_ks))")
 		if [ "$n" = 1000 ]; then
 			printf '%-7s b/a msgs/s %5sx (target >= 2    %s)  b/a RSS %5sx (target <= 0.10 %s)  b/c msgs/s %5sx (target >= 0.85 %s)\n' \
 				"$n" "$a" "$(verdict "$a" '>=' 2)" "$b" "$(verdict "$b" '<=' 0.10)" \
 				"$c" "$(verdict "$c" '>=' 0.85)"
-			printf '%-7s b/a RSS+kstack %5sx\n' "" "$k"
+			printf '%-7s b/a RSS+kstack %5sx  greend/libev msgs/s %5sx\n' "" "$k" "$d"
+		elif [ "$n" = 10000 ]; then
+			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/a RSS+kstack %5sx  b/c msgs/s %5sx (target >= 0.9 %s)  greend/libev %5sx (%s)\n' \
+				"$n" "$a" "$b" "$k" "$c" "$(verdict "$c" '>=' 0.9)" "$d" "$(verdict "$d" '>=' 0.9)"
 		else
-			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/a RSS+kstack %5sx  b/c msgs/s %5sx\n' "$n" "$a" "$b" "$k" "$c"
+			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/a RSS+kstack %5sx  b/c msgs/s %5sx  greend/libev %5sx\n' "$n" "$a" "$b" "$k" "$c" "$d"
 		fi
 	done
 	stop_all
@@ -284,35 +399,67 @@ http_once() {
 	echo "$label $rps" >>"$tmp/http.rows"
 }
 
+# CPython's http.server under gevent's monkey patching: what a Python user
+# would use instead of the shim.
+gevent_http=(/usr/bin/python3 -c 'from gevent import monkey
+monkey.patch_all()
+import runpy, sys
+sys.argv[0] = "http.server"
+runpy.run_module("http.server", run_name="__main__", alter_sys=True)')
+
 table_http() {
-	local pn pg sn sg runs=2 i nat grn r
+	local pn pg pd pv sn sg sv runs=2 i got labels=(native green greend) l r v
 
 	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
 	tmpdir
 	quick && runs=1
 	mkdir -p "$tmp/www"
 	head -c 1024 /dev/zero | tr '\0' x >"$tmp/www/small.txt"
-	pn=$(free_port) && pg=$(free_port) || return 1
+	pn=$(free_port) && pg=$(free_port) && pd=$(free_port) && pv=$(free_port) || return 1
 	/usr/bin/python3 -m http.server -b 127.0.0.1 -d "$tmp/www" "$pn" >/dev/null 2>&1 &
 	sn=$!
 	pids+=("$sn")
 	"${green[@]}" /usr/bin/python3 -m http.server -b 127.0.0.1 -d "$tmp/www" "$pg" >/dev/null 2>&1 &
 	sg=$!
 	pids+=("$sg")
+	greend_start http /usr/bin/python3 -m http.server -b 127.0.0.1 -d "$tmp/www" "$pd" ||
+		{ stop_all; return 1; }
 	wait_tcp "$pn" "$sn" || { echo "run.sh: native http.server did not start" >&2; stop_all; return 1; }
 	wait_tcp "$pg" "$sg" || { echo "run.sh: green http.server did not start" >&2; stop_all; return 1; }
+	wait_tcp "$pd" "$wpid" || { echo "run.sh: http.server under greend did not start" >&2; stop_all; return 1; }
+	if /usr/bin/python3 -c 'import gevent' 2>/dev/null; then
+		"${gevent_http[@]}" -b 127.0.0.1 -d "$tmp/www" "$pv" >/dev/null 2>&1 &
+		sv=$!
+		pids+=("$sv")
+		wait_tcp "$pv" "$sv" || { echo "run.sh: http.server under gevent did not start" >&2; stop_all; return 1; }
+		labels+=(gevent)
+	fi
 	: >"$tmp/http.rows"
 	for ((i = 0; i < runs; i++)); do
-		http_once native "$pn" || { stop_all; return 1; }
-		http_once green "$pg" || { stop_all; return 1; }
+		for l in "${labels[@]}"; do
+			case $l in
+			native) http_once native "$pn" ;;
+			green) http_once green "$pg" ;;
+			greend) http_once greend "$pd" ;;
+			gevent) http_once gevent "$pv" ;;
+			esac || { stop_all; return 1; }
+		done
 	done
+	got=$(greend_reports http)
 	stop_all
-	nat=$(awk '$1 == "native" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/http.rows")
-	grn=$(awk '$1 == "green" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/http.rows")
-	r=$(ratio "$grn" "$nat")
-	echo "CPython http.server, 1 KiB file, wrk -t2 -c50, best of $runs alternated"
-	printf '%-8s %10s\n' server req/s native "$nat" green "$grn"
-	printf 'green/native %sx (target >= 1.00 %s)\n' "$r" "$(verdict "$r" '>=' 1.0)"
+	sed -i 's/^\([a-z]*\) /\1 rps /' "$tmp/http.rows"
+	echo "CPython http.server, 1 KiB file, wrk -t2 -c50, best of $runs alternated, ±spread;"
+	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
+	three_way_header "server"
+	three_way "req/s" rps "$tmp/http.rows" 1.0
+	if [[ " ${labels[*]} " == *" gevent "* ]]; then
+		read -r v _ < <(best gevent rps "$tmp/http.rows")
+		read -r r _ < <(best green rps "$tmp/http.rows")
+		r=$(ratio "$r" "$v")
+		printf 'gevent (monkey.patch_all) %.0f req/s; green/gevent %sx\n' "$v" "$r"
+	else
+		echo "gevent: not installed (apt-get install python3-gevent), no row"
+	fi
 }
 
 # ---- redis ----------------------------------------------------------------
@@ -342,13 +489,13 @@ redis_once() {
 }
 
 table_redis() {
-	local pn pg sn sg i t nat grn r n=100000 runs=2
+	local pn pg pd sn sg i t n=100000 runs=3 got
 
 	command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
 		{ echo "redis-server or redis-benchmark is missing (apt-get install redis-server)"; return 1; }
 	tmpdir
-	quick && n=20000
-	pn=$(free_port) && pg=$(free_port) || return 1
+	quick && { n=20000; runs=1; }
+	pn=$(free_port) && pg=$(free_port) && pd=$(free_port) || return 1
 	redis-server --port "$pn" --bind 127.0.0.1 --save '' --appendonly no \
 		--daemonize no --logfile "$tmp/redis-native.log" &
 	sn=$!
@@ -357,21 +504,24 @@ table_redis() {
 		--daemonize no --logfile "$tmp/redis-green.log" &
 	sg=$!
 	pids+=("$sg")
+	greend_start redis "$(command -v redis-server)" --port "$pd" --bind 127.0.0.1 --save '' \
+		--appendonly no --daemonize no --logfile "$tmp/redis-greend.log" || { stop_all; return 1; }
 	wait_tcp "$pn" "$sn" || { echo "run.sh: native redis-server did not start" >&2; stop_all; return 1; }
 	wait_tcp "$pg" "$sg" || { echo "run.sh: green redis-server did not start" >&2; stop_all; return 1; }
+	wait_tcp "$pd" "$wpid" || { echo "run.sh: redis-server under greend did not start" >&2; stop_all; return 1; }
 	: >"$tmp/redis.rows"
 	for ((i = 0; i < runs; i++)); do
 		redis_once native "$pn" || { stop_all; return 1; }
 		redis_once green "$pg" || { stop_all; return 1; }
+		redis_once greend "$pd" || { stop_all; return 1; }
 	done
+	got=$(greend_reports redis)
 	stop_all
-	echo "redis-benchmark -t set,get -n $n -c 50, best of $runs alternated (native, green, ...)"
-	printf '%-5s %12s %12s %8s\n' test native green ratio
+	echo "redis-benchmark -t set,get -n $n -c 50, best of $runs alternated, ±spread;"
+	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
+	three_way_header "test req/s"
 	for t in SET GET; do
-		nat=$(awk -v t=$t '$1 == "native" && $2 == t && $3 > m { m = $3 } END { print m + 0 }' "$tmp/redis.rows")
-		grn=$(awk -v t=$t '$1 == "green" && $2 == t && $3 > m { m = $3 } END { print m + 0 }' "$tmp/redis.rows")
-		r=$(ratio "$grn" "$nat")
-		printf '%-5s %12.0f %12.0f %7sx (target >= 0.95 %s)\n' "$t" "$nat" "$grn" "$r" "$(verdict "$r" '>=' 0.95)"
+		three_way "$t" "$t" "$tmp/redis.rows" 0.97
 	done
 }
 
