@@ -18,7 +18,7 @@ B=$(realpath -m -- "${B:-$root/build}")
 QUICK=${QUICK:-}
 export QUICK
 
-SECTIONS=(libgreen echo http redis listen)
+SECTIONS=(libgreen echo http redis queue pg node nginx listen)
 
 # ---- sections -------------------------------------------------------------
 
@@ -381,22 +381,10 @@ needs_http() {
 	echo libgreen-preload.so
 }
 
-# http_once LABEL PORT: one wrk run; appends "LABEL req/s" to $tmp/http.rows.
+# http_once LABEL PORT: one wrk run; appends "LABEL rps REQ/S" to
+# $tmp/http.rows.
 http_once() {
-	local label=$1 p=$2 d=5s out rps
-
-	quick && d=2s
-	out=$(timeout -k 5 60 wrk -t2 -c50 -d"$d" "http://127.0.0.1:$p/small.txt" 2>&1)
-	rps=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' <<<"$out")
-	if [ -z "$rps" ]; then
-		echo "run.sh: wrk against $label failed:" >&2
-		sed 's/^/  /' <<<"$out" >&2
-		return 1
-	fi
-	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
-		echo "note: $label: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';')"
-	fi
-	echo "$label $rps" >>"$tmp/http.rows"
+	wrk_once "$1" "http://127.0.0.1:$2/small.txt" "$tmp/http.rows"
 }
 
 # CPython's http.server under gevent's monkey patching: what a Python user
@@ -447,7 +435,6 @@ table_http() {
 	done
 	got=$(greend_reports http)
 	stop_all
-	sed -i 's/^\([a-z]*\) /\1 rps /' "$tmp/http.rows"
 	echo "CPython http.server, 1 KiB file, wrk -t2 -c50, best of $runs alternated, ±spread;"
 	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
 	three_way_header "server"
@@ -523,6 +510,249 @@ table_redis() {
 	for t in SET GET; do
 		three_way "$t" "$t" "$tmp/redis.rows" 0.97
 	done
+}
+
+# ---- programs that run once and time themselves ------------------------------
+
+# once LABEL KEY FILE CMD...: run CMD natively (native), under greenctl run
+# (green) or as a worker of greend (greend), wait (at most 120 s) for its
+# "elapsed S" line and append "LABEL KEY S" to FILE (and "LABEL cpu S" for
+# a "cpu S" line).
+once() {
+	local label=$1 key=$2 file=$3 out i t
+	shift 3
+
+	out="$tmp/once.out"
+	case $label in
+	native) timeout -k 5 120 "$@" >"$out" 2>&1 ;;
+	green) timeout -k 5 120 "${green[@]}" "$@" >"$out" 2>&1 ;;
+	greend)
+		greend_start once "$@" || return 1
+		for ((i = 0; i < 1200; i++)); do
+			grep -q '^w:0: \(elapsed\|lost\)' "$tmp/gd-once/greend.log" && break
+			kill -0 "$wpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		sed -n 's/^w:0: //p' "$tmp/gd-once/greend.log" >"$out"
+		stop_pid "$gd"
+		rm -rf -- "$tmp/gd-once"
+		;;
+	esac
+	t=$(sed -n 's/^elapsed \([0-9.]*\)$/\1/p' "$out")
+	if [ -z "$t" ]; then
+		echo "run.sh: $label $* did not finish:" >&2
+		tail -n 5 "$out" | sed 's/^/  /' >&2
+		return 1
+	fi
+	echo "$label $key $t" >>"$file"
+	sed -n "s/^cpu \([0-9.]*\)$/$label cpu \1/p" "$out" >>"$file"
+}
+
+# ---- queue ------------------------------------------------------------------
+
+# CPython queue.Queue between 10 producer and 10 consumer threads (issue 14).
+needs_queue() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+table_queue() {
+	local runs=5 items=200000 i l
+
+	tmpdir
+	quick && { runs=1; items=20000; }
+	: >"$tmp/queue.rows"
+	for ((i = 0; i < runs; i++)); do
+		for l in native green greend; do
+			once "$l" s "$tmp/queue.rows" /usr/bin/python3 "$root/bench/queue_threads.py" "$items" ||
+				return 1
+		done
+	done
+	echo "CPython queue.Queue, 10 producers, 10 consumers, $items items: seconds, best of $runs alternated"
+	three_way_header "program"
+	LOWER=1 FMT=%.3f three_way "wall s" s "$tmp/queue.rows" 1.0
+	LOWER=1 FMT=%.3f three_way "cpu s" cpu "$tmp/queue.rows" 1.0
+}
+
+# ---- pg -------------------------------------------------------------------
+
+# CPython + psycopg2, 100 threads of point queries against a throwaway
+# PostgreSQL in a temp dir (issue 14).  PostgreSQL refuses to run as root:
+# as root, its cluster belongs to the postgres user.
+needs_pg() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+pg_bin=/usr/lib/postgresql/15/bin
+
+table_pg() {
+	local runs=5 i l d port as=() status=0
+
+	[ -x "$pg_bin/postgres" ] || { echo "PostgreSQL 15 is missing (apt-get install postgresql-15), no row"; return 0; }
+	/usr/bin/python3 -c 'import psycopg2' 2>/dev/null ||
+		{ echo "psycopg2 is missing (apt-get install python3-psycopg2), no row"; return 0; }
+	if quick; then
+		echo "QUICK=1: skipped (initdb alone takes seconds)"
+		return 0
+	fi
+	tmpdir
+	d="$tmp/pg"
+	mkdir -p "$d"
+	if [ "$(id -u)" = 0 ]; then
+		id postgres >/dev/null 2>&1 || { echo "run.sh: as root, PostgreSQL needs a postgres user" >&2; return 1; }
+		chown postgres: "$d"
+		chmod 755 "$tmp"
+		as=(runuser -u postgres --)
+	fi
+	port=$(free_port) || return 1
+	"${as[@]}" "$pg_bin/initdb" -D "$d/data" -U postgres --auth=trust >"$d/initdb.log" 2>&1 ||
+		{ echo "run.sh: initdb failed:" >&2; tail -n 5 "$d/initdb.log" >&2; return 1; }
+	"${as[@]}" "$pg_bin/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 30 \
+		-o "-k $d -p $port -c listen_addresses= -c max_connections=200 -c fsync=off" start >/dev/null ||
+		{ echo "run.sh: PostgreSQL did not start:" >&2; tail -n 5 "$d/pg.log" >&2; return 1; }
+	/usr/bin/python3 -c 'import sys, psycopg2
+c = psycopg2.connect(host=sys.argv[1], port=int(sys.argv[2]), dbname="postgres", user="postgres")
+c.autocommit = True
+c.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v int); "
+                   "INSERT INTO kv SELECT g, g * 7 FROM generate_series(0, 999) g")' "$d" "$port" ||
+		{ "${as[@]}" "$pg_bin/pg_ctl" -D "$d/data" -m immediate stop >/dev/null; return 1; }
+	: >"$tmp/pg.rows"
+	for ((i = 0; i < runs && status == 0; i++)); do
+		for l in native green greend; do
+			once "$l" s "$tmp/pg.rows" /usr/bin/python3 "$root/bench/pg_threads.py" "$d" "$port" 100 200 ||
+				{ status=1; break; }
+		done
+	done
+	"${as[@]}" "$pg_bin/pg_ctl" -D "$d/data" -m fast stop >/dev/null
+	[ $status = 0 ] || return 1
+	echo "CPython + psycopg2, 100 threads x 200 point queries, PostgreSQL 15 on a Unix socket:"
+	echo "seconds, best of $runs alternated"
+	three_way_header "program"
+	LOWER=1 FMT=%.3f three_way "wall s" s "$tmp/pg.rows" 1.0
+	LOWER=1 FMT=%.3f three_way "cpu s" cpu "$tmp/pg.rows" 1.0
+}
+
+# ---- servers under wrk ---------------------------------------------------------
+
+# wrk_servers NAME URLPATH TARGET TITLE CMD...: CMD (where @PORT@ stands for
+# its port) natively, under greenctl run and as a worker of greend, then
+# wrk -t2 -c50 on each in turn, best of runs; prints the table.
+wrk_servers() {
+	local name=$1 path=$2 target=$3 title=$4 runs=3 i l got p sp
+	local -A port=() pid=()
+	shift 4
+
+	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
+	quick && runs=1
+	for l in native green greend; do
+		p=$(free_port) || return 1
+		port[$l]=$p
+		local cmd=("${@//@PORT@/$p}")
+		cmd=("${cmd[@]//@DIR@/$tmp/$name-$l}")
+		mkdir -p "$tmp/$name-$l"
+		case $l in
+		native) "${cmd[@]}" >"$tmp/$name-$l/out" 2>&1 & sp=$! ;;
+		green) "${green[@]}" "${cmd[@]}" >"$tmp/$name-$l/out" 2>&1 & sp=$! ;;
+		greend) greend_start "$name" "${cmd[@]}" || { stop_all; return 1; }; sp=$wpid ;;
+		esac
+		[ "$l" = greend ] || pids+=("$sp")
+		pid[$l]=$sp
+	done
+	for l in native green greend; do
+		wait_tcp "${port[$l]}" "${pid[$l]}" ||
+			{ echo "run.sh: $name ($l) did not start:" >&2; tail -n 5 "$tmp/$name-$l/out" >&2; stop_all; return 1; }
+	done
+	: >"$tmp/$name.rows"
+	for ((i = 0; i < runs; i++)); do
+		for l in native green greend; do
+			wrk_once "$l" "http://127.0.0.1:${port[$l]}$path" "$tmp/$name.rows" || { stop_all; return 1; }
+		done
+	done
+	got=$(greend_reports "$name")
+	stop_all
+	echo "$title, wrk -t2 -c50, best of $runs alternated, ±spread;"
+	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
+	three_way_header "server"
+	three_way "req/s" rps "$tmp/$name.rows" "$target"
+}
+
+# wrk_once LABEL URL FILE: one wrk run; appends "LABEL rps REQ/S" to FILE.
+wrk_once() {
+	local d=5s out rps
+
+	quick && d=2s
+	out=$(timeout -k 5 60 wrk -t2 -c50 -d"$d" "$2" 2>&1)
+	rps=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' <<<"$out")
+	if [ -z "$rps" ]; then
+		echo "run.sh: wrk against $1 failed:" >&2
+		sed 's/^/  /' <<<"$out" >&2
+		return 1
+	fi
+	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+		echo "note: $1: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';')"
+	fi
+	echo "$1 rps $rps" >>"$3"
+}
+
+# ---- node -------------------------------------------------------------------
+
+# node's own http module, one process (issue 14).
+needs_node() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+table_node() {
+	command -v node >/dev/null || { echo "node is not installed (apt-get install nodejs), no row"; return 0; }
+	tmpdir
+	wrk_servers node / 0.97 "node $(node --version) http.createServer, 5-byte body" \
+		"$(command -v node)" -e 'require("http").createServer((q, r) => r.end("hello"))
+.listen(+process.argv[1], "127.0.0.1")' @PORT@
+}
+
+# ---- nginx ------------------------------------------------------------------
+
+# nginx, one worker process, a 1 KiB static file (issue 14).
+needs_nginx() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+table_nginx() {
+	local ngx
+
+	ngx=$(command -v nginx || echo /usr/sbin/nginx)
+	[ -x "$ngx" ] || { echo "nginx is not installed (apt-get install nginx-light), no row"; return 0; }
+	tmpdir
+	mkdir -p "$tmp/www"
+	head -c 1024 /dev/zero | tr '\0' x >"$tmp/www/small.txt"
+	chmod 755 "$tmp" "$tmp/www"
+	cat >"$tmp/nginx.conf" <<-EOF
+	daemon off;
+	master_process on;
+	worker_processes 1;
+	pid nginx.pid;
+	error_log stderr warn;
+	events { worker_connections 1024; }
+	http {
+		access_log off;
+		client_body_temp_path tmp-body;
+		proxy_temp_path tmp-proxy;
+		fastcgi_temp_path tmp-fastcgi;
+		uwsgi_temp_path tmp-uwsgi;
+		scgi_temp_path tmp-scgi;
+		server { listen 127.0.0.1:PORT; root $tmp/www; }
+	}
+	EOF
+	# nginx reads its port from the configuration: one file per run.
+	wrk_servers nginx /small.txt 0.97 "nginx $("$ngx" -v 2>&1 | sed 's/.*\///'), 1 worker, 1 KiB file" \
+		/bin/sh -c 'sed "s/PORT/$1/" "$2" >"$3/nginx.conf" && exec "$4" -p "$3" -c "$3/nginx.conf"' \
+		sh @PORT@ "$tmp/nginx.conf" @DIR@ "$ngx"
 }
 
 # ---- driver ---------------------------------------------------------------

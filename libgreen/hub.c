@@ -440,10 +440,10 @@ static void note_busy(struct green_hub *h, int64_t start)
 
 	if (!h->poll_end_ns)
 		return;
-	/* A lone greenlet's fast-path calls waited in the kernel since the
-	 * last poll: that time is not the hub being held. */
-	if (h->fast_calls != h->fast_calls_polled) {
-		h->fast_calls_polled = h->fast_calls;
+	/* Calls since the last poll found nobody else who could use the hub
+	 * (internal.h): that time is not the hub being held. */
+	if (h->alone_calls != h->alone_calls_polled) {
+		h->alone_calls_polled = h->alone_calls;
 		return;
 	}
 	busy = start - h->poll_end_ns;

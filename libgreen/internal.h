@@ -207,11 +207,13 @@ struct green_hub {
 	int64_t turn_ns;             /* when the others last had a turn (fairness) */
 	green_t *after_poll;         /* queued once the loop has been polled */
 	uint64_t current_id;         /* for the monitor thread */
-	/* Calls a lone greenlet sent straight to the kernel (the shim's fast
-	 * path, shim_alone): the hub does not poll meanwhile, so these count
-	 * as its progress for the monitor thread and note_busy. */
-	uint64_t fast_calls;
-	uint64_t fast_calls_polled;  /* fast_calls at the last poll */
+	/* Calls made while no other greenlet could have used the hub: a lone
+	 * greenlet's fast-path calls (shim_alone), and fair points that found
+	 * nothing else ready or watched.  The hub does not poll meanwhile and
+	 * nobody waits for it, so these count as progress for the monitor
+	 * thread and note_busy: holding a hub nobody wants blocks no one. */
+	uint64_t alone_calls;
+	uint64_t alone_calls_polled;  /* alone_calls at the last poll */
 	pid_t tid;                   /* the OS thread the hub runs on */
 
 	green_t *free_structs;
@@ -381,7 +383,9 @@ static inline bool green__others_may_run(const struct green_hub *h)
 }
 static inline void green__fair_point(struct green_hub *h)
 {
-	if (green__others_may_run(h) && green_now() - h->turn_ns >= GREEN__FAIR_NS)
+	if (!green__others_may_run(h))
+		__atomic_store_n(&h->alone_calls, h->alone_calls + 1, __ATOMIC_RELAXED);
+	else if (green_now() - h->turn_ns >= GREEN__FAIR_NS)
 		green__fair_yield(h);
 }
 

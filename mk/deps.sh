@@ -33,6 +33,11 @@ DEPS_TEST=(
 	pbzip2
 	siege
 	prometheus
+	memcached
+	nginx-light
+	python3-psycopg2
+	python3-gevent
+	nodejs
 )
 
 DEPS_DEB=(

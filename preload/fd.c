@@ -230,7 +230,7 @@ bool shim_alone(struct green_hub *h)
 	      !__atomic_load_n(&green__hooks.due, __ATOMIC_RELAXED)))
 		return false;
 	/* Only this thread writes it; the monitor reads it relaxed. */
-	__atomic_store_n(&h->fast_calls, h->fast_calls + 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->alone_calls, h->alone_calls + 1, __ATOMIC_RELAXED);
 	return true;
 }
 

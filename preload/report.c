@@ -263,9 +263,9 @@ static bool hub_thread_sleeps(struct green_hub *h)
 static void check_blocking(void)
 {
 	struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
-	static uint64_t reported_switches = UINT64_MAX, seen_fast;
-	static int64_t seen_fast_at;
-	uint64_t id, switches, fast;
+	static uint64_t reported_switches = UINT64_MAX, seen_alone;
+	static int64_t seen_alone_at;
+	uint64_t id, switches, alone;
 	int64_t poll_end, busy, now = green_now();
 	char msg[256];
 	size_t n;
@@ -275,14 +275,15 @@ static void check_blocking(void)
 	green__hub_snapshot(h, &id, &poll_end, &switches);
 	if (!poll_end)
 		return;
-	/* A fast-path call since the last look is progress, like a poll. */
-	fast = __atomic_load_n(&h->fast_calls, __ATOMIC_RELAXED);
-	if (fast != seen_fast) {
-		seen_fast = fast;
-		seen_fast_at = now;
+	/* A call made while nobody else could use the hub (a fast-path call,
+	 * a fair point with nothing else to run) is progress, like a poll. */
+	alone = __atomic_load_n(&h->alone_calls, __ATOMIC_RELAXED);
+	if (alone != seen_alone) {
+		seen_alone = alone;
+		seen_alone_at = now;
 	}
-	if (seen_fast_at > poll_end)
-		poll_end = seen_fast_at;
+	if (seen_alone_at > poll_end)
+		poll_end = seen_alone_at;
 	busy = now - poll_end;
 	/* Between polls the hub sleeps in epoll only when nothing is ready:
 	 * then poll_end is old but the hub is idle, not blocked.  An idle hub

@@ -86,5 +86,34 @@ def test_lone_greenlet_keeps_the_fast_path_under_greend():
         check(g.inst("fast:0")["blocked_reports"] == 0, g.inst("fast:0"))
 
 
+# A second thread sleeps on a timer while the main one computes without a
+# call: the hub is held while a greenlet waits for it.
+HOG = r"""
+import threading, time
+def sleeper():
+    while True:
+        time.sleep(0.02)
+threading.Thread(target=sleeper, daemon=True).start()
+time.sleep(0.5)
+while True:
+    n = 0
+    while n < 3000000:
+        n += 1
+    time.sleep(0.2)
+"""
+
+
+def test_monitor_still_reports_a_held_hub():
+    w = lone_worker("hog")
+    w["command"] = ["/usr/bin/python3", "-c", HOG]
+    with Greend(config=None, start=False) as g:
+        g.write_config({"control_socket": g.sock, "stats_interval_ms": 100, "preload": SHIM,
+                        "workers": [w]})
+        g.start()
+        wait_for(lambda: (g.inst("hog:0") or {}).get("blocked_reports", 0) >= 1, 20,
+                 "a blocked report for the computing main thread")
+        check(g.inst("hog:0")["last_blocked"]["name"] == "main", g.inst("hog:0"))
+
+
 if __name__ == "__main__":
     run_tests(globals())
