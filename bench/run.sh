@@ -18,7 +18,7 @@ B=$(realpath -m -- "${B:-$root/build}")
 QUICK=${QUICK:-}
 export QUICK
 
-SECTIONS=(libgreen echo http redis queue pg node nginx listen)
+SECTIONS=(libgreen echo http redis memcached queue pg node nginx listen)
 
 # ---- sections -------------------------------------------------------------
 
@@ -384,7 +384,16 @@ needs_http() {
 # http_once LABEL PORT: one wrk run; appends "LABEL rps REQ/S" to
 # $tmp/http.rows.
 http_once() {
-	wrk_once "$1" "http://127.0.0.1:$2/small.txt" "$tmp/http.rows"
+	wrk_small "$1" "$2" "$tmp/http.rows"
+}
+
+# wrk_small, wrk_root LABEL PORT ROWS: servers3 clients.
+wrk_small() {
+	wrk_once "$1" "http://127.0.0.1:$2/small.txt" "$3"
+}
+
+wrk_root() {
+	wrk_once "$1" "http://127.0.0.1:$2/" "$3"
 }
 
 # CPython's http.server under gevent's monkey patching: what a Python user
@@ -637,15 +646,15 @@ c.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v int); "
 
 # ---- servers under wrk ---------------------------------------------------------
 
-# wrk_servers NAME URLPATH TARGET TITLE CMD...: CMD (where @PORT@ stands for
-# its port) natively, under greenctl run and as a worker of greend, then
-# wrk -t2 -c50 on each in turn, best of runs; prints the table.
-wrk_servers() {
-	local name=$1 path=$2 target=$3 title=$4 runs=3 i l got p sp
+# servers3 NAME CLIENT TARGET TITLE CMD...: CMD (where @PORT@ stands for
+# its port and @DIR@ for a directory of its own) natively, under greenctl
+# run and as a worker of greend, then "CLIENT LABEL PORT ROWS" on each in
+# turn (it appends "LABEL rps N" to ROWS), best of runs; prints the table.
+servers3() {
+	local name=$1 client=$2 target=$3 title=$4 runs=3 i l got p sp
 	local -A port=() pid=()
 	shift 4
 
-	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
 	quick && runs=1
 	for l in native green greend; do
 		p=$(free_port) || return 1
@@ -668,15 +677,15 @@ wrk_servers() {
 	: >"$tmp/$name.rows"
 	for ((i = 0; i < runs; i++)); do
 		for l in native green greend; do
-			wrk_once "$l" "http://127.0.0.1:${port[$l]}$path" "$tmp/$name.rows" || { stop_all; return 1; }
+			"$client" "$l" "${port[$l]}" "$tmp/$name.rows" || { stop_all; return 1; }
 		done
 	done
 	got=$(greend_reports "$name")
 	stop_all
-	echo "$title, wrk -t2 -c50, best of $runs alternated, ±spread;"
+	echo "$title, best of $runs alternated, ±spread;"
 	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
 	three_way_header "server"
-	three_way "req/s" rps "$tmp/$name.rows" "$target"
+	three_way "${unit:-req/s}" rps "$tmp/$name.rows" "$target"
 }
 
 # wrk_once LABEL URL FILE: one wrk run; appends "LABEL rps REQ/S" to FILE.
@@ -709,7 +718,8 @@ needs_node() {
 table_node() {
 	command -v node >/dev/null || { echo "node is not installed (apt-get install nodejs), no row"; return 0; }
 	tmpdir
-	wrk_servers node / 0.97 "node $(node --version) http.createServer, 5-byte body" \
+	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
+	servers3 node wrk_root 0.97 "node $(node --version) http.createServer, 5-byte body, wrk -t2 -c50" \
 		"$(command -v node)" -e 'require("http").createServer((q, r) => r.end("hello"))
 .listen(+process.argv[1], "127.0.0.1")' @PORT@
 }
@@ -750,9 +760,46 @@ table_nginx() {
 	}
 	EOF
 	# nginx reads its port from the configuration: one file per run.
-	wrk_servers nginx /small.txt 0.97 "nginx $("$ngx" -v 2>&1 | sed 's/.*\///'), 1 worker, 1 KiB file" \
+	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
+	servers3 nginx wrk_small 0.97 "nginx $("$ngx" -v 2>&1 | sed 's/.*\///'), 1 worker, 1 KiB file, wrk -t2 -c50" \
 		/bin/sh -c 'sed "s/PORT/$1/" "$2" >"$3/nginx.conf" && exec "$4" -p "$3" -c "$3/nginx.conf"' \
 		sh @PORT@ "$tmp/nginx.conf" @DIR@ "$ngx"
+}
+
+# ---- memcached ----------------------------------------------------------------
+
+# memcached with its 4 worker threads, under memcaslap (libmemcached-tools:
+# 2 threads, 32 concurrent clients, 9 gets to 1 set of 64-byte values).
+needs_memcached() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+memcaslap_once() {
+	local d=5s out tps
+
+	quick && d=2s
+	out=$(timeout -k 5 60 memcaslap -s "127.0.0.1:$2" -T 2 -c 32 -t "$d" -X 64 2>&1)
+	tps=$(sed -n 's/^Run time: .* TPS: \([0-9]*\) .*/\1/p' <<<"$out")
+	if [ -z "$tps" ]; then
+		echo "run.sh: memcaslap against $1 failed:" >&2
+		tail -n 5 <<<"$out" | sed 's/^/  /' >&2
+		return 1
+	fi
+	echo "$1 rps $tps" >>"$3"
+}
+
+table_memcached() {
+	local mc
+
+	mc=$(command -v memcached || echo /usr/bin/memcached)
+	[ -x "$mc" ] || { echo "memcached is not installed (apt-get install memcached), no row"; return 0; }
+	command -v memcaslap >/dev/null ||
+		{ echo "memcaslap is not installed (apt-get install libmemcached-tools), no row"; return 0; }
+	tmpdir
+	unit=ops/s servers3 memcached memcaslap_once 0.97 "memcached -t 4, memcaslap -T 2 -c 32, ops/s" \
+		"$mc" -u nobody -l 127.0.0.1 -p @PORT@ -t 4
 }
 
 # ---- driver ---------------------------------------------------------------

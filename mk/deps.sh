@@ -34,6 +34,7 @@ DEPS_TEST=(
 	siege
 	prometheus
 	memcached
+	libmemcached-tools
 	nginx-light
 	python3-psycopg2
 	python3-gevent
