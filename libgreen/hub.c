@@ -234,12 +234,12 @@ void green__after_switch(struct green_hub *h, green_t *self)
 	}
 	if (unlikely(h->reap_later != NULL) && self->stack.kind != GREEN__STACK_SLAB)
 		green__reap_deferred(h);
-	errno = self->saved_errno;
+	*h->errno_loc = self->saved_errno;
 }
 
 void green__switch(struct green_hub *h, green_t *from, green_t *to)
 {
-	from->saved_errno = errno;
+	from->saved_errno = *h->errno_loc;
 	if (from->stack.kind == GREEN__STACK_SLAB)
 		green__stack_check(from);
 	h->current = to;
@@ -623,7 +623,9 @@ static void make_exit_key(void)
 	exit_key_ok = tss_create(&exit_key, hub_thread_exit) == thrd_success;
 }
 
-static struct green_hub *hub_create(void)
+/* Out of line: inlined, it would make every green__hub call (one per
+ * switch) save and restore the registers creation needs. */
+__attribute__((noinline, cold)) static struct green_hub *hub_create(void)
 {
 	struct green_hub *h = calloc(1, sizeof(*h));
 	green_t *hg;
@@ -642,6 +644,7 @@ static struct green_hub *hub_create(void)
 	ev_unref(h->loop); /* only pending remote work keeps the loop alive */
 
 	h->tid = gettid();
+	h->errno_loc = &errno;
 	h->main.hub = h;
 	h->main.is_main = true;
 	h->main.state = GREEN_RUNNING;

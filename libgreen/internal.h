@@ -215,6 +215,9 @@ struct green_hub {
 	uint64_t alone_calls;
 	uint64_t alone_calls_polled;  /* alone_calls at the last poll */
 	pid_t tid;                   /* the OS thread the hub runs on */
+	/* This thread's errno, saved and restored on every switch: reached
+	 * through __errno_location, a call into libc, twice a switch. */
+	int *errno_loc;
 
 	green_t *free_structs;
 	void **struct_chunks;
