@@ -13,7 +13,9 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
-from greendtest import SHIM, Greend, check, run_tests, wait_for  # noqa: E402
+from greendtest import B, SHIM, Greend, check, run_tests, wait_for  # noqa: E402
+
+CROWD = os.path.join(B, "tests", "helpers", "conf_fastpath_crowd")
 
 CALLS = 3000
 
@@ -46,6 +48,12 @@ def lone_worker(name, env=None):
     return {"name": name, "command": ["/usr/bin/python3", "-c", LONE], "patch": "all",
             "env": shim_env(env), "start_secs": 0, "stop_timeout_s": 5,
             "max_blocking_ms": 100}
+
+
+def crowd_worker(name, env=None):
+    w = lone_worker(name, env)
+    w["command"] = [CROWD, "hold"]
+    return w
 
 
 def stats_after_calls(g, iid):
@@ -84,6 +92,23 @@ def test_lone_greenlet_keeps_the_fast_path_under_greend():
         after = g.inst("fast:0")["hub"]["iterations"]
         check(after - before < 5, (before, after))
         check(g.inst("fast:0")["blocked_reports"] == 0, g.inst("fast:0"))
+
+
+def test_main_thread_keeps_the_fast_path_beside_waiting_threads():
+    # Three threads wait on a condition only the main thread signals: its
+    # calls may still go to the kernel (redis's background threads).
+    workers = [crowd_worker("crowd"), crowd_worker("parked", {"GREEN_FASTPATH": "0"})]
+    with Greend(config=None, start=False) as g:
+        g.write_config({"control_socket": g.sock, "stats_interval_ms": 100, "preload": SHIM,
+                        "workers": workers})
+        g.start()
+        fast = stats_after_calls(g, "crowd:0")
+        slow = stats_after_calls(g, "parked:0")
+        check("crowd:0: calls done, 0 bad" in g.logtext(), g.logtext()[-2000:])
+        check(fast["greenlets"]["alive"] == 3, fast)
+        check(slow["hub"]["iterations"] >= CALLS // 2, slow)
+        check(fast["hub"]["iterations"] < CALLS // 20, (fast, slow))
+        check(fast["blocked_reports"] == 0, fast)
 
 
 # A second thread sleeps on a timer while the main one computes without a
