@@ -323,17 +323,20 @@ echo_run() {
 
 table_echo() {
 	local n m total lim status=0 ns=(100 1000 10000) a b c d k rows a_thr a_rss a_ks b_thr b_rss b_ks c_thr d_thr
+	local runs=2 i spread
 
 	tmpdir
 	total=300000
 	if quick; then
 		ns=(100 1000)
 		total=60000
+		runs=1
 	fi
 	ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 	lim=$(ulimit -n)
 	echo "open files: ulimit -n is $lim"
 	echo "pthread: native; green: greenctl run; greend: a worker of greend, reporting; libev: by hand"
+	echo "each server's best of $runs alternated runs (every run is printed; the ratios use the best)"
 	printf '%-7s %-10s %11s %9s %9s %10s %8s\n' conns server msgs/s p99_ms RSS_MiB kstack_MiB threads
 	for n in "${ns[@]}"; do
 		if [ "$lim" != unlimited ] && ((lim < n + 100)); then
@@ -343,11 +346,24 @@ table_echo() {
 		m=$((total / n))
 		((m < 20)) && m=20
 		: >"$tmp/echo.rows"
-		echo_run pthread "$n" "$m" "$B/examples/echo_threads" || { status=1; continue; }
-		echo_run green "$n" "$m" "${green[@]}" "$B/examples/echo_threads" || { status=1; continue; }
-		echo_run libev "$n" "$m" "$B/examples/echo_libev" || { status=1; continue; }
-		echo_run greend "$n" "$m" greend "$B/examples/echo_threads" || { status=1; continue; }
-		rows=$(cat "$tmp/echo.rows")
+		for ((i = 0; i < runs; i++)); do
+			echo_run pthread "$n" "$m" "$B/examples/echo_threads" || { status=1; continue 2; }
+			echo_run green "$n" "$m" "${green[@]}" "$B/examples/echo_threads" || { status=1; continue 2; }
+			echo_run libev "$n" "$m" "$B/examples/echo_libev" || { status=1; continue 2; }
+			echo_run greend "$n" "$m" greend "$B/examples/echo_threads" || { status=1; continue 2; }
+		done
+		# Each server's best run by msgs/s (its other columns with it),
+		# in the order pthread, green, libev, greend; and its spread.
+		rows=$(for l in pthread green libev greend; do
+			awk -v l=$l '$1 == l && $2 + 0 > m { m = $2 + 0; r = $0 } END { print r }' "$tmp/echo.rows"
+		done)
+		spread=$(awk '{ v = $2 + 0
+			if (!($1 in hi) || v > hi[$1]) hi[$1] = v
+			if (!($1 in lo) || v < lo[$1]) lo[$1] = v }
+			END { n = split("pthread green libev greend", l, " ")
+				for (i = 1; i <= n; i++)
+					printf "%s ±%.0f%%  ", l[i], (hi[l[i]] > 0 ? 100 * (hi[l[i]] - lo[l[i]]) / hi[l[i]] : 0) }' \
+			"$tmp/echo.rows")
 		read -r _ a_thr _ a_rss _ a_ks < <(sed -n 1p <<<"$rows")
 		read -r _ b_thr _ b_rss _ b_ks < <(sed -n 2p <<<"$rows")
 		read -r _ c_thr _ _ _ _ < <(sed -n 3p <<<"$rows")
@@ -368,6 +384,7 @@ table_echo() {
 		else
 			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/a RSS+kstack %5sx  b/c msgs/s %5sx  greend/libev %5sx\n' "$n" "$a" "$b" "$k" "$c" "$d"
 		fi
+		printf '%-7s msgs/s spread: %s\n' "" "$spread"
 	done
 	stop_all
 	return $status
