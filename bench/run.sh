@@ -180,7 +180,8 @@ ratio() {
 
 # greend_start NAME CMD...: a greend of its own in $tmp/gd-NAME running CMD
 # as worker "w" (patch all, never restarted); waits (at most 10 s) until the
-# worker runs and sets gd (greend's pid) and wpid (the worker's).  The
+# worker runs and sets gd (greend's pid) and wpid (the worker's, or
+# "exited" for a program that was done before it was seen running).  The
 # worker's output is in $tmp/gd-NAME/greend.log, each line after "w:0: ".
 greend_start() {
 	local name=$1 d i
@@ -203,7 +204,8 @@ print(json.dumps({"control_socket": d + "/greend.sock", "preload": shim,
 		wpid=$("$B/greenctl" -s "$d/greend.sock" status --json 2>/dev/null |
 			/usr/bin/python3 -c 'import json, sys
 w = json.load(sys.stdin)["workers"][0]
-print(w["pid"] if w["state"] == "running" and w["pid"] else "")' 2>/dev/null)
+print(w["pid"] if w["state"] == "running" and w["pid"] else
+      "exited" if w["state"] == "exited" else "")' 2>/dev/null)
 		[ -n "$wpid" ] && return 0
 		kill -0 "$gd" 2>/dev/null || break
 		sleep 0.1
@@ -241,7 +243,8 @@ best() {
 # native, green (greenctl run) and greend (a worker of greend): each best
 # and its spread, and both ratios against native with their verdicts.
 # With LOWER=1 the values are times and the ratio is native/green; FMT is
-# the values' printf format (default %.0f).
+# the values' printf format (default %.0f).  TARGET - prints the ratios
+# without a verdict (CPU per request: it explains a row, it is no goal).
 three_way() {
 	local title=$1 key=$2 file=$3 target=$4 n g d ns gs ds rg rd
 
@@ -258,6 +261,12 @@ three_way() {
 	n=$(printf "${FMT:-%.0f}" "$n")
 	g=$(printf "${FMT:-%.0f}" "$g")
 	d=$(printf "${FMT:-%.0f}" "$d")
+	if [ "$target" = - ]; then
+		# A figure that explains the others, with no target of its own.
+		printf '%-16s %10s ±%-3s %10s ±%-3s %10s ±%-3s %6sx      %6sx\n' \
+			"$title" "$n" "$ns%" "$g" "$gs%" "$d" "$ds%" "$rg" "$rd"
+		return
+	fi
 	printf '%-16s %10s ±%-3s %10s ±%-3s %10s ±%-3s %6sx %s %6sx %s (>= %s)\n' \
 		"$title" "$n" "$ns%" "$g" "$gs%" "$d" "$ds%" \
 		"$rg" "$(verdict "$rg" '>=' "$target")" "$rd" "$(verdict "$rd" '>=' "$target")" "$target"
@@ -598,7 +607,7 @@ table_queue() {
 	echo "CPython queue.Queue, 10 producers, 10 consumers, $items items: seconds, best of $runs alternated"
 	three_way_header "program"
 	LOWER=1 FMT=%.3f three_way "wall s" s "$tmp/queue.rows" 1.0
-	LOWER=1 FMT=%.3f three_way "cpu s" cpu "$tmp/queue.rows" 1.0
+	LOWER=1 FMT=%.3f three_way "cpu s" cpu "$tmp/queue.rows" -
 }
 
 # ---- pg -------------------------------------------------------------------
@@ -658,7 +667,7 @@ c.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v int); "
 	echo "seconds, best of $runs alternated"
 	three_way_header "program"
 	LOWER=1 FMT=%.3f three_way "wall s" s "$tmp/pg.rows" 1.0
-	LOWER=1 FMT=%.3f three_way "cpu s" cpu "$tmp/pg.rows" 1.0
+	LOWER=1 FMT=%.3f three_way "cpu s" cpu "$tmp/pg.rows" -
 }
 
 # ---- servers under wrk ---------------------------------------------------------
@@ -668,11 +677,11 @@ c.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v int); "
 # run and as a worker of greend, then "CLIENT LABEL PORT ROWS" on each in
 # turn (it appends "LABEL rps N" to ROWS), best of runs; prints the table.
 servers3() {
-	local name=$1 client=$2 target=$3 title=$4 runs=3 i l got p sp
+	local name=$1 client=$2 target=$3 title=$4 runs=3 i l got p sp c0 n0 run_s=5
 	local -A port=() pid=()
 	shift 4
 
-	quick && runs=1
+	quick && { runs=1; run_s=2; }
 	for l in native green greend; do
 		p=$(free_port) || return 1
 		port[$l]=$p
@@ -694,7 +703,14 @@ servers3() {
 	: >"$tmp/$name.rows"
 	for ((i = 0; i < runs; i++)); do
 		for l in native green greend; do
+			c0=$(cpu_ticks "${pid[$l]}")
+			n0=$(wc -l <"$tmp/$name.rows")
 			"$client" "$l" "${port[$l]}" "$tmp/$name.rows" || { stop_all; return 1; }
+			# The server's CPU per request of this run, in microseconds.
+			awk -v l="$l" -v c="$(($(cpu_ticks "${pid[$l]}") - c0))" -v hz="$(getconf CLK_TCK)" \
+				-v d="${run_s:-5}" 'NR > '"$n0"' && $2 == "rps" && $3 > 0 {
+					printf "%s cpu_us %.1f\n", l, 1e6 * c / hz / ($3 * d) }' \
+				"$tmp/$name.rows" >>"$tmp/$name.rows"
 		done
 	done
 	got=$(greend_reports "$name")
@@ -703,6 +719,17 @@ servers3() {
 	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
 	three_way_header "server"
 	three_way "${unit:-req/s}" rps "$tmp/$name.rows" "$target"
+	LOWER=1 FMT=%.1f three_way "cpu us/req" cpu_us "$tmp/$name.rows" -
+}
+
+# cpu_ticks PID: the CPU time (clock ticks) PID and its children (nginx's
+# workers, under its master) have used so far.
+cpu_ticks() {
+	awk -v p="$1" '{
+		# comm (field 2) may hold spaces: count fields from its end.
+		sub(/^.*\) /, "")
+		if (FILENAME == "/proc/" p "/stat" || $2 == p) t += $12 + $13 }
+		END { print t + 0 }' /proc/"$1"/stat $(grep -l "^[0-9]* ([^)]*) . $1 " /proc/[0-9]*/stat 2>/dev/null) 2>/dev/null
 }
 
 # wrk_once LABEL URL FILE: one wrk run; appends "LABEL rps REQ/S" to FILE.
@@ -733,6 +760,10 @@ needs_node() {
 }
 
 table_node() {
+	if quick; then
+		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
+		return 0
+	fi
 	command -v node >/dev/null || { echo "node is not installed (apt-get install nodejs), no row"; return 0; }
 	tmpdir
 	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
@@ -751,6 +782,10 @@ needs_nginx() {
 }
 
 table_nginx() {
+	if quick; then
+		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
+		return 0
+	fi
 	local ngx
 
 	ngx=$(command -v nginx || echo /usr/sbin/nginx)
@@ -808,6 +843,10 @@ memcaslap_once() {
 }
 
 table_memcached() {
+	if quick; then
+		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
+		return 0
+	fi
 	local mc
 
 	mc=$(command -v memcached || echo /usr/bin/memcached)
