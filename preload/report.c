@@ -238,8 +238,8 @@ static void hub_duty(struct green_hub *h)
 }
 
 /* Whether the hub's thread sleeps in a system call right now (its state in
- * /proc is not R).  Asked only of a lone greenlet that looks stuck: its
- * fast-path calls wait in the kernel without the hub ever polling. */
+ * /proc is not R).  Asked only of a hub that looks stuck while nobody else
+ * could use it: fast-path calls wait in the kernel without it polling. */
 static bool hub_thread_sleeps(struct green_hub *h)
 {
 	char path[64], buf[256], *paren;
@@ -291,8 +291,11 @@ static void check_blocking(void)
 	if (id == h->hub_g->id || busy < shim_max_blocking_ms * GREEN_MSEC ||
 	    switches == reported_switches)
 		return;
-	/* A lone greenlet waiting in the kernel holds up no one. */
-	if (__atomic_load_n(&h->alive, __ATOMIC_RELAXED) == 0 && hub_thread_sleeps(h))
+	/* A greenlet waiting in the kernel while nobody else could use the
+	 * hub (the fast path: shim_alone) holds up no one. */
+	if (!__atomic_load_n(&h->run_head, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&h->watchers, __ATOMIC_RELAXED) &&
+	    !__atomic_load_n(&h->remote_pending, __ATOMIC_RELAXED) && hub_thread_sleeps(h))
 		return;
 	reported_switches = switches;
 	n = (size_t)snprintf(msg, sizeof(msg),
