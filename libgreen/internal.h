@@ -397,6 +397,14 @@ static inline void green__fair_point(struct green_hub *h)
 GREEN__HIDDEN void green__hub_snapshot(struct green_hub *h, uint64_t *current_id,
                                        int64_t *poll_end_ns, uint64_t *switches);
 GREEN__HIDDEN green_t *green__find(struct green_hub *h, uint64_t id);
+/* green_walk over h from another thread, while h's thread sleeps in the
+ * kernel with nobody else able to use the hub (the monitor's dump of a
+ * program on the fast path).  Greenlet structs live as long as their hub,
+ * so the walk is memory-safe even if the hub wakes meanwhile; the dump is
+ * then only as exact as a snapshot taken on the fly. */
+GREEN__HIDDEN int green__walk_asleep(struct green_hub *h,
+                                     int (*cb)(const struct green_info *info, void *arg),
+                                     void *arg);
 GREEN__HIDDEN uint64_t green__new_id(void);
 GREEN__HIDDEN void green__registry_sum(struct green_stats *out,
                                        void (*add)(struct green_stats *out,

@@ -197,7 +197,9 @@ static int dump_one(const struct green_info *gi, void *arg)
 	return 0;
 }
 
-static void send_dump(void)
+/* asleep: the hub, walked from the reporting thread (green__walk_asleep);
+ * NULL on the hub's own thread. */
+static void send_dump(struct green_hub *asleep)
 {
 	struct dump_buf d = {.cap = MSG_MAX};
 
@@ -206,7 +208,10 @@ static void send_dump(void)
 		return;
 	d.len = (size_t)snprintf(d.buf, d.cap, "{\"type\":\"dump\",\"pid\":%d,\"greenlets\":[",
 	                         (int)getpid());
-	green_walk(dump_one, &d);
+	if (asleep)
+		green__walk_asleep(asleep, dump_one, &d);
+	else
+		green_walk(dump_one, &d);
 	d.len += (size_t)snprintf(d.buf + d.len, d.cap - d.len,
 	                          "],\"truncated\":%s,\"left_out\":%llu}",
 	                          d.truncated ? "true" : "false", d.left_out);
@@ -222,7 +227,7 @@ static void hub_before_poll(struct green_hub *h)
 		return;
 	__atomic_store_n(&green__hooks.due, 0, __ATOMIC_RELEASE);
 	if (__atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
-		send_dump();
+		send_dump(NULL);
 	/* The table and the hub's watchers belong to the hub's thread. */
 	if (__atomic_load_n(&shim_listen_drain_pending, __ATOMIC_ACQUIRE))
 		shim_listen_drain();
@@ -260,6 +265,34 @@ static bool hub_thread_sleeps(struct green_hub *h)
 	return paren && paren[1] == ' ' && paren[2] && paren[2] != 'R';
 }
 
+/* The hub's thread sleeps in a fast-path call: nothing is ready or
+ * watched, so the hub will not run until that call returns. */
+static bool hub_asleep_alone(struct green_hub *h)
+{
+	return !__atomic_load_n(&h->run_head, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&h->watchers, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&h->remote_pending, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&h->current, __ATOMIC_RELAXED) == &h->main && hub_thread_sleeps(h);
+}
+
+/*
+ * A dump the hub has not taken within DUMP_WAIT_MS while its thread sleeps
+ * in a fast-path call (an idle node or a blocking accept may sleep there
+ * for ever) is made from here instead.
+ */
+#define DUMP_WAIT_MS 100
+
+static void dump_if_asleep(int64_t asked_at)
+{
+	struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
+
+	if (!h || green_now() - asked_at < DUMP_WAIT_MS * GREEN_MSEC ||
+	    !__atomic_load_n(&dump_requested, __ATOMIC_ACQUIRE) || !hub_asleep_alone(h))
+		return;
+	if (__atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
+		send_dump(h);
+}
+
 static void check_blocking(void)
 {
 	struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
@@ -293,9 +326,7 @@ static void check_blocking(void)
 		return;
 	/* A greenlet waiting in the kernel while nobody else could use the
 	 * hub (the fast path: shim_alone) holds up no one. */
-	if (!__atomic_load_n(&h->run_head, __ATOMIC_RELAXED) &&
-	    !__atomic_load_n(&h->watchers, __ATOMIC_RELAXED) &&
-	    !__atomic_load_n(&h->remote_pending, __ATOMIC_RELAXED) && hub_thread_sleeps(h))
+	if (hub_asleep_alone(h))
 		return;
 	reported_switches = switches;
 	n = (size_t)snprintf(msg, sizeof(msg),
@@ -326,11 +357,13 @@ static void *reporter(void *arg)
 	/* A rolling restart waits on these reports: they go out within 50 ms. */
 	if (shim_listen_any() && tick > 50)
 		tick = 50;
+	int64_t dump_asked_at = 0;
+
 	send_hello();
 	while (!__atomic_load_n(&channel_dead, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd = {.fd = channel_fd, .events = POLLIN};
 		int64_t now = green_now();
-		int rc;
+		int rc, wait_ms = (int)tick;
 
 		if (!dump_hub)
 			__atomic_store_n(&dump_hub, shim_main_hub, __ATOMIC_RELEASE);
@@ -349,7 +382,12 @@ static void *reporter(void *arg)
 			if (ln)
 				unsent = !channel_send(lm, ln);
 		}
-		rc = SHIM_REAL(poll)(&pfd, 1, (int)tick);
+		if (__atomic_load_n(&dump_requested, __ATOMIC_ACQUIRE)) {
+			dump_if_asleep(dump_asked_at);
+			if (wait_ms > DUMP_WAIT_MS / 2)
+				wait_ms = DUMP_WAIT_MS / 2;
+		}
+		rc = SHIM_REAL(poll)(&pfd, 1, wait_ms);
 		if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))) {
 			__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
 			break;
@@ -375,6 +413,7 @@ static void *reporter(void *arg)
 					struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
 
 					if (h) {
+						dump_asked_at = green_now();
 						__atomic_store_n(&dump_requested, 1, __ATOMIC_RELEASE);
 						hub_duty(h);
 					} else {

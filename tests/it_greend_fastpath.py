@@ -50,6 +50,22 @@ def lone_worker(name, env=None):
             "max_blocking_ms": 100}
 
 
+def greend_with(workers, **extra):
+    """A started greend running WORKERS under the real shim."""
+    g = Greend(config=None, start=False)
+    config = {"control_socket": g.sock, "stats_interval_ms": 100, "preload": SHIM,
+              "workers": workers}
+    config.update(extra)
+    g.write_config(config)
+    try:
+        g.start()
+    except BaseException:
+        g.stop()
+        g.cleanup()
+        raise
+    return g
+
+
 def crowd_worker(name, env=None):
     w = lone_worker(name, env)
     w["command"] = [CROWD, "hold"]
@@ -68,10 +84,7 @@ def stats_after_calls(g, iid):
 
 def test_lone_greenlet_keeps_the_fast_path_under_greend():
     workers = [lone_worker("fast"), lone_worker("slow", {"GREEN_FASTPATH": "0"})]
-    with Greend(config=None, workers=workers, stats_interval_ms=100, start=False) as g:
-        g.write_config({"control_socket": g.sock, "stats_interval_ms": 100, "preload": SHIM,
-                        "workers": workers})
-        g.start()
+    with greend_with(workers) as g:
         fast = stats_after_calls(g, "fast:0")
         slow = stats_after_calls(g, "slow:0")
         check(fast["patched"] and "socket" in fast["patched"], fast)
@@ -98,10 +111,7 @@ def test_main_thread_keeps_the_fast_path_beside_waiting_threads():
     # Three threads wait on a condition only the main thread signals: its
     # calls may still go to the kernel (redis's background threads).
     workers = [crowd_worker("crowd"), crowd_worker("parked", {"GREEN_FASTPATH": "0"})]
-    with Greend(config=None, start=False) as g:
-        g.write_config({"control_socket": g.sock, "stats_interval_ms": 100, "preload": SHIM,
-                        "workers": workers})
-        g.start()
+    with greend_with(workers) as g:
         fast = stats_after_calls(g, "crowd:0")
         slow = stats_after_calls(g, "parked:0")
         check("crowd:0: calls done, 0 bad" in g.logtext(), g.logtext()[-2000:])
@@ -109,6 +119,28 @@ def test_main_thread_keeps_the_fast_path_beside_waiting_threads():
         check(slow["hub"]["iterations"] >= CALLS // 2, slow)
         check(fast["hub"]["iterations"] < CALLS // 20, (fast, slow))
         check(fast["blocked_reports"] == 0, fast)
+
+
+# One thread that sleeps for an hour: its fast-path call does not return
+# to the hub meanwhile.
+SLEEPER = r"""
+import time
+print("sleeping", flush=True)
+time.sleep(3600)
+"""
+
+
+def test_dump_of_a_greenlet_asleep_in_the_kernel():
+    w = lone_worker("acc")
+    w["command"] = ["/usr/bin/python3", "-c", SLEEPER]
+    with greend_with([w], dump_timeout_ms=2000) as g:
+        wait_for(lambda: "acc:0: sleeping" in g.logtext(), 10, "the sleeper")
+        time.sleep(0.3)
+        a = g.request({"cmd": "dump", "worker": "acc:0"})
+        check(a.get("ok") and [x["name"] for x in a["greenlets"]] == ["main"], a)
+        check(a["greenlets"][0]["state"] == "running", a)
+        # Asleep in the kernel, alone: not blocking anyone.
+        check(g.inst("acc:0")["blocked_reports"] == 0, g.inst("acc:0"))
 
 
 # A second thread sleeps on a timer while the main one computes without a
@@ -131,10 +163,7 @@ while True:
 def test_monitor_still_reports_a_held_hub():
     w = lone_worker("hog")
     w["command"] = ["/usr/bin/python3", "-c", HOG]
-    with Greend(config=None, start=False) as g:
-        g.write_config({"control_socket": g.sock, "stats_interval_ms": 100, "preload": SHIM,
-                        "workers": [w]})
-        g.start()
+    with greend_with([w]) as g:
         wait_for(lambda: (g.inst("hog:0") or {}).get("blocked_reports", 0) >= 1, 20,
                  "a blocked report for the computing main thread")
         check(g.inst("hog:0")["last_blocked"]["name"] == "main", g.inst("hog:0"))
