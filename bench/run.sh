@@ -18,7 +18,7 @@ B=$(realpath -m -- "${B:-$root/build}")
 QUICK=${QUICK:-}
 export QUICK
 
-SECTIONS=(libgreen echo http redis listen)
+SECTIONS=(libgreen echo http redis memcached queue pg node nginx listen)
 
 # ---- sections -------------------------------------------------------------
 
@@ -98,17 +98,26 @@ wait_tcp() {
 }
 
 # start_echo OUT CMD...: start an echo server with -p 0, wait (at most 10 s)
-# for its "listening on" line; sets server and port.
+# for its "listening on" line; sets server and port.  With CMD "greend
+# CMD...", CMD runs as a worker of greend instead.
 start_echo() {
 	local out=$1 i
 	shift
 
-	"$@" -q -p 0 >"$out" 2>&1 &
-	server=$!
-	pids+=("$server")
+	if [ "$1" = greend ]; then
+		# A worker of greend: its lines are in greend's log.
+		shift
+		greend_start echo "$@" -q -p 0 || return 1
+		server=$wpid
+		out="$tmp/gd-echo/greend.log"
+	else
+		"$@" -q -p 0 >"$out" 2>&1 &
+		server=$!
+		pids+=("$server")
+	fi
 	port=
 	for ((i = 0; i < 100; i++)); do
-		port=$(sed -n 's/^listening on .*:\([0-9][0-9]*\)$/\1/p' "$out")
+		port=$(sed -n 's/^\(w:0: \)\{0,1\}listening on .*:\([0-9][0-9]*\)$/\2/p' "$out")
 		[ -n "$port" ] && return 0
 		kill -0 "$server" 2>/dev/null || break
 		sleep 0.1
@@ -163,6 +172,110 @@ ratio() {
 	awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'
 }
 
+# ---- greend workers -----------------------------------------------------------
+
+# The configuration users deploy: a server as the only worker of a real
+# greend, with the shim reporting on its channel (stats every second,
+# blocking reports at 100 ms, so the monitor thread ticks every 50 ms).
+
+# greend_start NAME CMD...: a greend of its own in $tmp/gd-NAME running CMD
+# as worker "w" (patch all, never restarted); waits (at most 10 s) until the
+# worker runs and sets gd (greend's pid) and wpid (the worker's, or
+# "exited" for a program that was done before it was seen running).  The
+# worker's output is in $tmp/gd-NAME/greend.log, each line after "w:0: ".
+greend_start() {
+	local name=$1 d i
+	shift
+	d="$tmp/gd-$name"
+	mkdir -p "$d"
+	/usr/bin/python3 -c 'import json, sys
+d, shim, cmd = sys.argv[1], sys.argv[2], sys.argv[3:]
+print(json.dumps({"control_socket": d + "/greend.sock", "preload": shim,
+                  "stats_interval_ms": 1000,
+                  "workers": [{"name": "w", "command": cmd, "patch": "all",
+                               "start_secs": 0, "restart": "never",
+                               "max_blocking_ms": 100, "stop_timeout_s": 5}]}))' \
+		"$d" "$B/libgreen-preload.so" "$@" >"$d/greend.json" || return 1
+	"$B/greend" -f -c "$d/greend.json" >"$d/greend.log" 2>&1 &
+	gd=$!
+	pids+=("$gd")
+	wpid=
+	for ((i = 0; i < 100; i++)); do
+		wpid=$("$B/greenctl" -s "$d/greend.sock" status --json 2>/dev/null |
+			/usr/bin/python3 -c 'import json, sys
+w = json.load(sys.stdin)["workers"][0]
+print(w["pid"] if w["state"] == "running" and w["pid"] else
+      "exited" if w["state"] == "exited" else "")' 2>/dev/null)
+		[ -n "$wpid" ] && return 0
+		kill -0 "$gd" 2>/dev/null || break
+		sleep 0.1
+	done
+	echo "run.sh: greend did not start $*:" >&2
+	sed 's/^/  /' "$d/greend.log" | tail -n 20 >&2
+	return 1
+}
+
+# greend_reports NAME: how many stats reports greend received from the
+# worker (proof that it was reporting while it was measured).
+greend_reports() {
+	"$B/greenctl" -s "$tmp/gd-$1/greend.sock" status --json 2>/dev/null |
+		/usr/bin/python3 -c 'import json, sys
+w = json.load(sys.stdin)["workers"][0]
+print(w["channel"]["received"] if w.get("channel") else 0)' 2>/dev/null
+}
+
+# best LABEL KEY FILE: the largest value of rows "LABEL KEY VALUE" (or the
+# smallest, for a time, when LOWER=1), and the spread of all of them as a
+# percentage of it: "best spread".
+best() {
+	awk -v l="$1" -v k="$2" -v lower="${LOWER:-0}" '$1 == l && $2 == k {
+		v = $3 + 0
+		if (n == 0 || v > hi) hi = v
+		if (n == 0 || v < lo) lo = v
+		n++ }
+	END {
+		if (!n) { print "0 0"; exit }
+		b = lower ? lo : hi
+		printf "%s %.0f\n", b, (b > 0 ? 100 * (hi - lo) / b : 0) }' "$3"
+}
+
+# three_way TITLE KEY FILE TARGET [UNIT]: one table row from rows labelled
+# native, green (greenctl run) and greend (a worker of greend): each best
+# and its spread, and both ratios against native with their verdicts.
+# With LOWER=1 the values are times and the ratio is native/green; FMT is
+# the values' printf format (default %.0f).  TARGET - prints the ratios
+# without a verdict (CPU per request: it explains a row, it is no goal).
+three_way() {
+	local title=$1 key=$2 file=$3 target=$4 n g d ns gs ds rg rd
+
+	read -r n ns < <(best native "$key" "$file")
+	read -r g gs < <(best green "$key" "$file")
+	read -r d ds < <(best greend "$key" "$file")
+	if [ "${LOWER:-0}" = 1 ]; then
+		rg=$(ratio "$n" "$g")
+		rd=$(ratio "$n" "$d")
+	else
+		rg=$(ratio "$g" "$n")
+		rd=$(ratio "$d" "$n")
+	fi
+	n=$(printf "${FMT:-%.0f}" "$n")
+	g=$(printf "${FMT:-%.0f}" "$g")
+	d=$(printf "${FMT:-%.0f}" "$d")
+	if [ "$target" = - ]; then
+		# A figure that explains the others, with no target of its own.
+		printf '%-16s %10s ±%-3s %10s ±%-3s %10s ±%-3s %6sx      %6sx\n' \
+			"$title" "$n" "$ns%" "$g" "$gs%" "$d" "$ds%" "$rg" "$rd"
+		return
+	fi
+	printf '%-16s %10s ±%-3s %10s ±%-3s %10s ±%-3s %6sx %s %6sx %s (>= %s)\n' \
+		"$title" "$n" "$ns%" "$g" "$gs%" "$d" "$ds%" \
+		"$rg" "$(verdict "$rg" '>=' "$target")" "$rd" "$(verdict "$rd" '>=' "$target")" "$target"
+}
+
+three_way_header() {
+	printf '%-16s %15s %15s %15s %12s %12s\n' "$1" native green greend green/nat greend/nat
+}
+
 # ---- echo -------------------------------------------------------------------
 
 # The same pthread echo server natively (a) and greened (b), and the libev
@@ -196,6 +309,10 @@ echo_run() {
 	wait "$sampler" 2>/dev/null
 	read -r rss thr ks <"$tmp/sample" 2>/dev/null || { rss=0; thr=0; ks=0; }
 	ks=$((${ks:-0} > ${ks0:-0} ? ks - ks0 : 0))
+	if [ "$label" = greend ]; then
+		stop_pid "$gd"
+		rm -rf -- "$tmp/gd-echo"
+	fi
 	stop_pid "$server"
 	bad=$(jget bad_bytes "$json")
 	err=$(jget errors "$json")
@@ -214,17 +331,21 @@ echo_run() {
 }
 
 table_echo() {
-	local n m total lim status=0 ns=(100 1000 10000) a b c k rows a_thr a_rss a_ks b_thr b_rss b_ks c_thr
+	local n m total lim status=0 ns=(100 1000 10000) a b c d k rows a_thr a_rss a_ks b_thr b_rss b_ks c_thr d_thr
+	local runs=2 i spread
 
 	tmpdir
 	total=300000
 	if quick; then
 		ns=(100 1000)
 		total=60000
+		runs=1
 	fi
 	ulimit -n 100000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
 	lim=$(ulimit -n)
 	echo "open files: ulimit -n is $lim"
+	echo "pthread: native; green: greenctl run; greend: a worker of greend, reporting; libev: by hand"
+	echo "each server's best of $runs alternated runs (every run is printed; the ratios use the best)"
 	printf '%-7s %-10s %11s %9s %9s %10s %8s\n' conns server msgs/s p99_ms RSS_MiB kstack_MiB threads
 	for n in "${ns[@]}"; do
 		if [ "$lim" != unlimited ] && ((lim < n + 100)); then
@@ -234,25 +355,45 @@ table_echo() {
 		m=$((total / n))
 		((m < 20)) && m=20
 		: >"$tmp/echo.rows"
-		echo_run pthread "$n" "$m" "$B/examples/echo_threads" || { status=1; continue; }
-		echo_run green "$n" "$m" "${green[@]}" "$B/examples/echo_threads" || { status=1; continue; }
-		echo_run libev "$n" "$m" "$B/examples/echo_libev" || { status=1; continue; }
-		rows=$(cat "$tmp/echo.rows")
+		for ((i = 0; i < runs; i++)); do
+			echo_run pthread "$n" "$m" "$B/examples/echo_threads" || { status=1; continue 2; }
+			echo_run green "$n" "$m" "${green[@]}" "$B/examples/echo_threads" || { status=1; continue 2; }
+			echo_run libev "$n" "$m" "$B/examples/echo_libev" || { status=1; continue 2; }
+			echo_run greend "$n" "$m" greend "$B/examples/echo_threads" || { status=1; continue 2; }
+		done
+		# Each server's best run by msgs/s (its other columns with it),
+		# in the order pthread, green, libev, greend; and its spread.
+		rows=$(for l in pthread green libev greend; do
+			awk -v l=$l '$1 == l && $2 + 0 > m { m = $2 + 0; r = $0 } END { print r }' "$tmp/echo.rows"
+		done)
+		spread=$(awk '{ v = $2 + 0
+			if (!($1 in hi) || v > hi[$1]) hi[$1] = v
+			if (!($1 in lo) || v < lo[$1]) lo[$1] = v }
+			END { n = split("pthread green libev greend", l, " ")
+				for (i = 1; i <= n; i++)
+					printf "%s ±%.0f%%  ", l[i], (hi[l[i]] > 0 ? 100 * (hi[l[i]] - lo[l[i]]) / hi[l[i]] : 0) }' \
+			"$tmp/echo.rows")
 		read -r _ a_thr _ a_rss _ a_ks < <(sed -n 1p <<<"$rows")
 		read -r _ b_thr _ b_rss _ b_ks < <(sed -n 2p <<<"$rows")
 		read -r _ c_thr _ _ _ _ < <(sed -n 3p <<<"$rows")
+		read -r _ d_thr _ _ _ _ < <(sed -n 4p <<<"$rows")
 		a=$(ratio "$b_thr" "$a_thr")
 		b=$(ratio "$b_rss" "$a_rss")
 		c=$(ratio "$b_thr" "$c_thr")
+		d=$(ratio "$d_thr" "$c_thr")
 		k=$(ratio "$((b_rss + b_ks))" "$((a_rss + a_ks))")
 		if [ "$n" = 1000 ]; then
 			printf '%-7s b/a msgs/s %5sx (target >= 2    %s)  b/a RSS %5sx (target <= 0.10 %s)  b/c msgs/s %5sx (target >= 0.85 %s)\n' \
 				"$n" "$a" "$(verdict "$a" '>=' 2)" "$b" "$(verdict "$b" '<=' 0.10)" \
 				"$c" "$(verdict "$c" '>=' 0.85)"
-			printf '%-7s b/a RSS+kstack %5sx\n' "" "$k"
+			printf '%-7s b/a RSS+kstack %5sx  greend/libev msgs/s %5sx\n' "" "$k" "$d"
+		elif [ "$n" = 10000 ]; then
+			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/a RSS+kstack %5sx  b/c msgs/s %5sx (target >= 0.9 %s)  greend/libev %5sx (%s)\n' \
+				"$n" "$a" "$b" "$k" "$c" "$(verdict "$c" '>=' 0.9)" "$d" "$(verdict "$d" '>=' 0.9)"
 		else
-			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/a RSS+kstack %5sx  b/c msgs/s %5sx\n' "$n" "$a" "$b" "$k" "$c"
+			printf '%-7s b/a msgs/s %5sx  b/a RSS %5sx  b/a RSS+kstack %5sx  b/c msgs/s %5sx  greend/libev %5sx\n' "$n" "$a" "$b" "$k" "$c" "$d"
 		fi
+		printf '%-7s msgs/s spread: %s\n' "" "$spread"
 	done
 	stop_all
 	return $status
@@ -266,53 +407,81 @@ needs_http() {
 	echo libgreen-preload.so
 }
 
-# http_once LABEL PORT: one wrk run; appends "LABEL req/s" to $tmp/http.rows.
+# http_once LABEL PORT: one wrk run; appends "LABEL rps REQ/S" to
+# $tmp/http.rows.
 http_once() {
-	local label=$1 p=$2 d=5s out rps
-
-	quick && d=2s
-	out=$(timeout -k 5 60 wrk -t2 -c50 -d"$d" "http://127.0.0.1:$p/small.txt" 2>&1)
-	rps=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' <<<"$out")
-	if [ -z "$rps" ]; then
-		echo "run.sh: wrk against $label failed:" >&2
-		sed 's/^/  /' <<<"$out" >&2
-		return 1
-	fi
-	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
-		echo "note: $label: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';')"
-	fi
-	echo "$label $rps" >>"$tmp/http.rows"
+	wrk_small "$1" "$2" "$tmp/http.rows"
 }
 
+# wrk_small, wrk_root LABEL PORT ROWS: servers3 clients.
+wrk_small() {
+	wrk_once "$1" "http://127.0.0.1:$2/small.txt" "$3"
+}
+
+wrk_root() {
+	wrk_once "$1" "http://127.0.0.1:$2/" "$3"
+}
+
+# CPython's http.server under gevent's monkey patching: what a Python user
+# would use instead of the shim.
+gevent_http=(/usr/bin/python3 -c 'from gevent import monkey
+monkey.patch_all()
+import runpy, sys
+sys.argv[0] = "http.server"
+runpy.run_module("http.server", run_name="__main__", alter_sys=True)')
+
 table_http() {
-	local pn pg sn sg runs=2 i nat grn r
+	local pn pg pd pv sn sg sv runs=2 i got labels=(native green greend) l r v
 
 	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
 	tmpdir
 	quick && runs=1
 	mkdir -p "$tmp/www"
 	head -c 1024 /dev/zero | tr '\0' x >"$tmp/www/small.txt"
-	pn=$(free_port) && pg=$(free_port) || return 1
+	pn=$(free_port) && pg=$(free_port) && pd=$(free_port) && pv=$(free_port) || return 1
 	/usr/bin/python3 -m http.server -b 127.0.0.1 -d "$tmp/www" "$pn" >/dev/null 2>&1 &
 	sn=$!
 	pids+=("$sn")
 	"${green[@]}" /usr/bin/python3 -m http.server -b 127.0.0.1 -d "$tmp/www" "$pg" >/dev/null 2>&1 &
 	sg=$!
 	pids+=("$sg")
+	greend_start http /usr/bin/python3 -m http.server -b 127.0.0.1 -d "$tmp/www" "$pd" ||
+		{ stop_all; return 1; }
 	wait_tcp "$pn" "$sn" || { echo "run.sh: native http.server did not start" >&2; stop_all; return 1; }
 	wait_tcp "$pg" "$sg" || { echo "run.sh: green http.server did not start" >&2; stop_all; return 1; }
+	wait_tcp "$pd" "$wpid" || { echo "run.sh: http.server under greend did not start" >&2; stop_all; return 1; }
+	if /usr/bin/python3 -c 'import gevent' 2>/dev/null; then
+		"${gevent_http[@]}" -b 127.0.0.1 -d "$tmp/www" "$pv" >/dev/null 2>&1 &
+		sv=$!
+		pids+=("$sv")
+		wait_tcp "$pv" "$sv" || { echo "run.sh: http.server under gevent did not start" >&2; stop_all; return 1; }
+		labels+=(gevent)
+	fi
 	: >"$tmp/http.rows"
 	for ((i = 0; i < runs; i++)); do
-		http_once native "$pn" || { stop_all; return 1; }
-		http_once green "$pg" || { stop_all; return 1; }
+		for l in "${labels[@]}"; do
+			case $l in
+			native) http_once native "$pn" ;;
+			green) http_once green "$pg" ;;
+			greend) http_once greend "$pd" ;;
+			gevent) http_once gevent "$pv" ;;
+			esac || { stop_all; return 1; }
+		done
 	done
+	got=$(greend_reports http)
 	stop_all
-	nat=$(awk '$1 == "native" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/http.rows")
-	grn=$(awk '$1 == "green" && $2 > m { m = $2 } END { print m + 0 }' "$tmp/http.rows")
-	r=$(ratio "$grn" "$nat")
-	echo "CPython http.server, 1 KiB file, wrk -t2 -c50, best of $runs alternated"
-	printf '%-8s %10s\n' server req/s native "$nat" green "$grn"
-	printf 'green/native %sx (target >= 1.00 %s)\n' "$r" "$(verdict "$r" '>=' 1.0)"
+	echo "CPython http.server, 1 KiB file, wrk -t2 -c50, best of $runs alternated, ±spread;"
+	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
+	three_way_header "server"
+	three_way "req/s" rps "$tmp/http.rows" 1.0
+	if [[ " ${labels[*]} " == *" gevent "* ]]; then
+		read -r v _ < <(best gevent rps "$tmp/http.rows")
+		read -r r _ < <(best green rps "$tmp/http.rows")
+		r=$(ratio "$r" "$v")
+		printf 'gevent (monkey.patch_all) %.0f req/s; green/gevent %sx\n' "$v" "$r"
+	else
+		echo "gevent: not installed (apt-get install python3-gevent), no row"
+	fi
 }
 
 # ---- redis ----------------------------------------------------------------
@@ -342,13 +511,13 @@ redis_once() {
 }
 
 table_redis() {
-	local pn pg sn sg i t nat grn r n=100000 runs=2
+	local pn pg pd sn sg i t n=100000 runs=3 got
 
 	command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
 		{ echo "redis-server or redis-benchmark is missing (apt-get install redis-server)"; return 1; }
 	tmpdir
-	quick && n=20000
-	pn=$(free_port) && pg=$(free_port) || return 1
+	quick && { n=20000; runs=1; }
+	pn=$(free_port) && pg=$(free_port) && pd=$(free_port) || return 1
 	redis-server --port "$pn" --bind 127.0.0.1 --save '' --appendonly no \
 		--daemonize no --logfile "$tmp/redis-native.log" &
 	sn=$!
@@ -357,22 +526,336 @@ table_redis() {
 		--daemonize no --logfile "$tmp/redis-green.log" &
 	sg=$!
 	pids+=("$sg")
+	greend_start redis "$(command -v redis-server)" --port "$pd" --bind 127.0.0.1 --save '' \
+		--appendonly no --daemonize no --logfile "$tmp/redis-greend.log" || { stop_all; return 1; }
 	wait_tcp "$pn" "$sn" || { echo "run.sh: native redis-server did not start" >&2; stop_all; return 1; }
 	wait_tcp "$pg" "$sg" || { echo "run.sh: green redis-server did not start" >&2; stop_all; return 1; }
+	wait_tcp "$pd" "$wpid" || { echo "run.sh: redis-server under greend did not start" >&2; stop_all; return 1; }
 	: >"$tmp/redis.rows"
 	for ((i = 0; i < runs; i++)); do
 		redis_once native "$pn" || { stop_all; return 1; }
 		redis_once green "$pg" || { stop_all; return 1; }
+		redis_once greend "$pd" || { stop_all; return 1; }
 	done
+	got=$(greend_reports redis)
 	stop_all
-	echo "redis-benchmark -t set,get -n $n -c 50, best of $runs alternated (native, green, ...)"
-	printf '%-5s %12s %12s %8s\n' test native green ratio
+	echo "redis-benchmark -t set,get -n $n -c 50, best of $runs alternated, ±spread;"
+	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
+	three_way_header "test req/s"
 	for t in SET GET; do
-		nat=$(awk -v t=$t '$1 == "native" && $2 == t && $3 > m { m = $3 } END { print m + 0 }' "$tmp/redis.rows")
-		grn=$(awk -v t=$t '$1 == "green" && $2 == t && $3 > m { m = $3 } END { print m + 0 }' "$tmp/redis.rows")
-		r=$(ratio "$grn" "$nat")
-		printf '%-5s %12.0f %12.0f %7sx (target >= 0.95 %s)\n' "$t" "$nat" "$grn" "$r" "$(verdict "$r" '>=' 0.95)"
+		three_way "$t" "$t" "$tmp/redis.rows" 0.97
 	done
+}
+
+# ---- programs that run once and time themselves ------------------------------
+
+# once LABEL KEY FILE CMD...: run CMD natively (native), under greenctl run
+# (green) or as a worker of greend (greend), wait (at most 120 s) for its
+# "elapsed S" line and append "LABEL KEY S" to FILE (and "LABEL cpu S" for
+# a "cpu S" line).
+once() {
+	local label=$1 key=$2 file=$3 out i t
+	shift 3
+
+	out="$tmp/once.out"
+	case $label in
+	native) timeout -k 5 120 "$@" >"$out" 2>&1 ;;
+	green) timeout -k 5 120 "${green[@]}" "$@" >"$out" 2>&1 ;;
+	greend)
+		greend_start once "$@" || return 1
+		for ((i = 0; i < 1200; i++)); do
+			grep -q '^w:0: \(elapsed\|lost\)' "$tmp/gd-once/greend.log" && break
+			kill -0 "$wpid" 2>/dev/null || break
+			sleep 0.1
+		done
+		sed -n 's/^w:0: //p' "$tmp/gd-once/greend.log" >"$out"
+		stop_pid "$gd"
+		rm -rf -- "$tmp/gd-once"
+		;;
+	esac
+	t=$(sed -n 's/^elapsed \([0-9.]*\)$/\1/p' "$out")
+	if [ -z "$t" ]; then
+		echo "run.sh: $label $* did not finish:" >&2
+		tail -n 5 "$out" | sed 's/^/  /' >&2
+		return 1
+	fi
+	echo "$label $key $t" >>"$file"
+	sed -n "s/^cpu \([0-9.]*\)$/$label cpu \1/p" "$out" >>"$file"
+}
+
+# ---- queue ------------------------------------------------------------------
+
+# CPython queue.Queue between 10 producer and 10 consumer threads (issue 14).
+needs_queue() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+table_queue() {
+	local runs=5 items=200000 i l
+
+	tmpdir
+	quick && { runs=1; items=20000; }
+	: >"$tmp/queue.rows"
+	for ((i = 0; i < runs; i++)); do
+		for l in native green greend; do
+			once "$l" s "$tmp/queue.rows" /usr/bin/python3 "$root/bench/queue_threads.py" "$items" ||
+				return 1
+		done
+	done
+	echo "CPython queue.Queue, 10 producers, 10 consumers, $items items: seconds, best of $runs alternated"
+	three_way_header "program"
+	LOWER=1 FMT=%.3f three_way "wall s" s "$tmp/queue.rows" 1.0
+	LOWER=1 FMT=%.3f three_way "cpu s" cpu "$tmp/queue.rows" -
+}
+
+# ---- pg -------------------------------------------------------------------
+
+# CPython + psycopg2, 100 threads of point queries against a throwaway
+# PostgreSQL in a temp dir (issue 14).  PostgreSQL refuses to run as root:
+# as root, its cluster belongs to the postgres user.
+needs_pg() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+pg_bin=/usr/lib/postgresql/15/bin
+
+table_pg() {
+	local runs=5 i l d port as=() status=0
+
+	[ -x "$pg_bin/postgres" ] || { echo "PostgreSQL 15 is missing (apt-get install postgresql-15), no row"; return 0; }
+	/usr/bin/python3 -c 'import psycopg2' 2>/dev/null ||
+		{ echo "psycopg2 is missing (apt-get install python3-psycopg2), no row"; return 0; }
+	if quick; then
+		echo "QUICK=1: skipped (initdb alone takes seconds)"
+		return 0
+	fi
+	tmpdir
+	d="$tmp/pg"
+	mkdir -p "$d"
+	if [ "$(id -u)" = 0 ]; then
+		id postgres >/dev/null 2>&1 || { echo "run.sh: as root, PostgreSQL needs a postgres user" >&2; return 1; }
+		chown postgres: "$d"
+		chmod 755 "$tmp"
+		as=(runuser -u postgres --)
+	fi
+	port=$(free_port) || return 1
+	"${as[@]}" "$pg_bin/initdb" -D "$d/data" -U postgres --auth=trust >"$d/initdb.log" 2>&1 ||
+		{ echo "run.sh: initdb failed:" >&2; tail -n 5 "$d/initdb.log" >&2; return 1; }
+	"${as[@]}" "$pg_bin/pg_ctl" -D "$d/data" -l "$d/pg.log" -w -t 30 \
+		-o "-k $d -p $port -c listen_addresses= -c max_connections=200 -c fsync=off" start >/dev/null ||
+		{ echo "run.sh: PostgreSQL did not start:" >&2; tail -n 5 "$d/pg.log" >&2; return 1; }
+	/usr/bin/python3 -c 'import sys, psycopg2
+c = psycopg2.connect(host=sys.argv[1], port=int(sys.argv[2]), dbname="postgres", user="postgres")
+c.autocommit = True
+c.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v int); "
+                   "INSERT INTO kv SELECT g, g * 7 FROM generate_series(0, 999) g")' "$d" "$port" ||
+		{ "${as[@]}" "$pg_bin/pg_ctl" -D "$d/data" -m immediate stop >/dev/null; return 1; }
+	: >"$tmp/pg.rows"
+	for ((i = 0; i < runs && status == 0; i++)); do
+		for l in native green greend; do
+			once "$l" s "$tmp/pg.rows" /usr/bin/python3 "$root/bench/pg_threads.py" "$d" "$port" 100 200 ||
+				{ status=1; break; }
+		done
+	done
+	"${as[@]}" "$pg_bin/pg_ctl" -D "$d/data" -m fast stop >/dev/null
+	[ $status = 0 ] || return 1
+	echo "CPython + psycopg2, 100 threads x 200 point queries, PostgreSQL 15 on a Unix socket:"
+	echo "seconds, best of $runs alternated"
+	three_way_header "program"
+	LOWER=1 FMT=%.3f three_way "wall s" s "$tmp/pg.rows" 1.0
+	LOWER=1 FMT=%.3f three_way "cpu s" cpu "$tmp/pg.rows" -
+}
+
+# ---- servers under wrk ---------------------------------------------------------
+
+# servers3 NAME CLIENT TARGET TITLE CMD...: CMD (where @PORT@ stands for
+# its port and @DIR@ for a directory of its own) natively, under greenctl
+# run and as a worker of greend, then "CLIENT LABEL PORT ROWS" on each in
+# turn (it appends "LABEL rps N" to ROWS), best of runs; prints the table.
+servers3() {
+	local name=$1 client=$2 target=$3 title=$4 runs=3 i l got p sp c0 n0 run_s=5
+	local -A port=() pid=()
+	shift 4
+
+	quick && { runs=1; run_s=2; }
+	for l in native green greend; do
+		p=$(free_port) || return 1
+		port[$l]=$p
+		local cmd=("${@//@PORT@/$p}")
+		cmd=("${cmd[@]//@DIR@/$tmp/$name-$l}")
+		mkdir -p "$tmp/$name-$l"
+		case $l in
+		native) "${cmd[@]}" >"$tmp/$name-$l/out" 2>&1 & sp=$! ;;
+		green) "${green[@]}" "${cmd[@]}" >"$tmp/$name-$l/out" 2>&1 & sp=$! ;;
+		greend) greend_start "$name" "${cmd[@]}" || { stop_all; return 1; }; sp=$wpid ;;
+		esac
+		[ "$l" = greend ] || pids+=("$sp")
+		pid[$l]=$sp
+	done
+	for l in native green greend; do
+		wait_tcp "${port[$l]}" "${pid[$l]}" ||
+			{ echo "run.sh: $name ($l) did not start:" >&2; tail -n 5 "$tmp/$name-$l/out" >&2; stop_all; return 1; }
+	done
+	: >"$tmp/$name.rows"
+	for ((i = 0; i < runs; i++)); do
+		for l in native green greend; do
+			c0=$(cpu_ticks "${pid[$l]}")
+			n0=$(wc -l <"$tmp/$name.rows")
+			"$client" "$l" "${port[$l]}" "$tmp/$name.rows" || { stop_all; return 1; }
+			# The server's CPU per request of this run, in microseconds.
+			awk -v l="$l" -v c="$(($(cpu_ticks "${pid[$l]}") - c0))" -v hz="$(getconf CLK_TCK)" \
+				-v d="${run_s:-5}" 'NR > '"$n0"' && $2 == "rps" && $3 > 0 {
+					printf "%s cpu_us %.1f\n", l, 1e6 * c / hz / ($3 * d) }' \
+				"$tmp/$name.rows" >>"$tmp/$name.rows"
+		done
+	done
+	got=$(greend_reports "$name")
+	stop_all
+	echo "$title, best of $runs alternated, ±spread;"
+	echo "greend: a worker of greend, reporting (${got:-0} messages received)"
+	three_way_header "server"
+	three_way "${unit:-req/s}" rps "$tmp/$name.rows" "$target"
+	LOWER=1 FMT=%.1f three_way "cpu us/req" cpu_us "$tmp/$name.rows" -
+}
+
+# cpu_ticks PID: the CPU time (clock ticks) PID and its children (nginx's
+# workers, under its master) have used so far.
+cpu_ticks() {
+	awk -v p="$1" '{
+		# comm (field 2) may hold spaces: count fields from its end.
+		sub(/^.*\) /, "")
+		if (FILENAME == "/proc/" p "/stat" || $2 == p) t += $12 + $13 }
+		END { print t + 0 }' /proc/"$1"/stat $(grep -l "^[0-9]* ([^)]*) . $1 " /proc/[0-9]*/stat 2>/dev/null) 2>/dev/null
+}
+
+# wrk_once LABEL URL FILE: one wrk run; appends "LABEL rps REQ/S" to FILE.
+wrk_once() {
+	local d=5s out rps
+
+	quick && d=2s
+	out=$(timeout -k 5 60 wrk -t2 -c50 -d"$d" "$2" 2>&1)
+	rps=$(sed -n 's/^Requests\/sec:[[:space:]]*\([0-9.]*\).*/\1/p' <<<"$out")
+	if [ -z "$rps" ]; then
+		echo "run.sh: wrk against $1 failed:" >&2
+		sed 's/^/  /' <<<"$out" >&2
+		return 1
+	fi
+	if grep -qE 'Non-2xx|Socket errors' <<<"$out"; then
+		echo "note: $1: $(grep -E 'Non-2xx|Socket errors' <<<"$out" | tr -s ' ' | paste -sd ';')"
+	fi
+	echo "$1 rps $rps" >>"$3"
+}
+
+# ---- node -------------------------------------------------------------------
+
+# node's own http module, one process (issue 14).
+needs_node() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+table_node() {
+	if quick; then
+		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
+		return 0
+	fi
+	command -v node >/dev/null || { echo "node is not installed (apt-get install nodejs), no row"; return 0; }
+	tmpdir
+	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
+	servers3 node wrk_root 0.97 "node $(node --version) http.createServer, 5-byte body, wrk -t2 -c50" \
+		"$(command -v node)" -e 'require("http").createServer((q, r) => r.end("hello"))
+.listen(+process.argv[1], "127.0.0.1")' @PORT@
+}
+
+# ---- nginx ------------------------------------------------------------------
+
+# nginx, one worker process, a 1 KiB static file (issue 14).
+needs_nginx() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+table_nginx() {
+	if quick; then
+		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
+		return 0
+	fi
+	local ngx
+
+	ngx=$(command -v nginx || echo /usr/sbin/nginx)
+	[ -x "$ngx" ] || { echo "nginx is not installed (apt-get install nginx-light), no row"; return 0; }
+	tmpdir
+	mkdir -p "$tmp/www"
+	head -c 1024 /dev/zero | tr '\0' x >"$tmp/www/small.txt"
+	chmod 755 "$tmp" "$tmp/www"
+	cat >"$tmp/nginx.conf" <<-EOF
+	daemon off;
+	master_process on;
+	worker_processes 1;
+	pid nginx.pid;
+	error_log stderr warn;
+	events { worker_connections 1024; }
+	http {
+		access_log off;
+		client_body_temp_path tmp-body;
+		proxy_temp_path tmp-proxy;
+		fastcgi_temp_path tmp-fastcgi;
+		uwsgi_temp_path tmp-uwsgi;
+		scgi_temp_path tmp-scgi;
+		server { listen 127.0.0.1:PORT; root $tmp/www; }
+	}
+	EOF
+	# nginx reads its port from the configuration: one file per run.
+	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
+	servers3 nginx wrk_small 0.97 "nginx $("$ngx" -v 2>&1 | sed 's/.*\///'), 1 worker, 1 KiB file, wrk -t2 -c50" \
+		/bin/sh -c 'sed "s/PORT/$1/" "$2" >"$3/nginx.conf" && exec "$4" -p "$3" -c "$3/nginx.conf"' \
+		sh @PORT@ "$tmp/nginx.conf" @DIR@ "$ngx"
+}
+
+# ---- memcached ----------------------------------------------------------------
+
+# memcached with its 4 worker threads, under memcaslap (libmemcached-tools:
+# 2 threads, 32 concurrent clients, 9 gets to 1 set of 64-byte values).
+needs_memcached() {
+	echo greend
+	echo greenctl
+	echo libgreen-preload.so
+}
+
+memcaslap_once() {
+	local d=5s out tps
+
+	quick && d=2s
+	out=$(timeout -k 5 60 memcaslap -s "127.0.0.1:$2" -T 2 -c 32 -t "$d" -X 64 2>&1)
+	tps=$(sed -n 's/^Run time: .* TPS: \([0-9]*\) .*/\1/p' <<<"$out")
+	if [ -z "$tps" ]; then
+		echo "run.sh: memcaslap against $1 failed:" >&2
+		tail -n 5 <<<"$out" | sed 's/^/  /' >&2
+		return 1
+	fi
+	echo "$1 rps $tps" >>"$3"
+}
+
+table_memcached() {
+	if quick; then
+		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
+		return 0
+	fi
+	local mc
+
+	mc=$(command -v memcached || echo /usr/bin/memcached)
+	[ -x "$mc" ] || { echo "memcached is not installed (apt-get install memcached), no row"; return 0; }
+	command -v memcaslap >/dev/null ||
+		{ echo "memcaslap is not installed (apt-get install libmemcached-tools), no row"; return 0; }
+	tmpdir
+	unit=ops/s servers3 memcached memcaslap_once 0.97 "memcached -t 4, memcaslap -T 2 -c 32, ops/s" \
+		"$mc" -u nobody -l 127.0.0.1 -p @PORT@ -t 4
 }
 
 # ---- driver ---------------------------------------------------------------

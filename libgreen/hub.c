@@ -20,6 +20,7 @@
  * (green__fair_point), which send it behind the others and a poll of the
  * loop once it has had the hub for GREEN__FAIR_NS.
  */
+#define _GNU_SOURCE /* gettid */
 #include "internal.h"
 
 #include <errno.h>
@@ -28,6 +29,7 @@
 #include <string.h>
 #include <threads.h>
 #include <time.h>
+#include <unistd.h>
 
 #ifdef GREEN__ASAN
 #include <sanitizer/common_interface_defs.h>
@@ -234,12 +236,12 @@ void green__after_switch(struct green_hub *h, green_t *self)
 		green__reap_deferred(h);
 	if (unlikely(green__hooks.switched_in != NULL))
 		green__hooks.switched_in(h, self);
-	errno = self->saved_errno;
+	*h->errno_loc = self->saved_errno;
 }
 
 void green__switch(struct green_hub *h, green_t *from, green_t *to)
 {
-	from->saved_errno = errno;
+	from->saved_errno = *h->errno_loc;
 	if (from->stack.kind == GREEN__STACK_SLAB)
 		green__stack_check(from);
 	h->current = to;
@@ -306,7 +308,7 @@ void green__fair_yield(struct green_hub *h)
 	if (self->is_hub || self->dying)
 		return;
 	h->turn_ns = green_now();
-	if (h->watchers || h->remote_pending || green__hooks.before_poll) {
+	if (h->watchers || h->remote_pending || __atomic_load_n(&green__hooks.due, __ATOMIC_RELAXED)) {
 		self->state = GREEN_READY;
 		h->after_poll = self;
 		green__switch(h, self, h->hub_g);
@@ -440,6 +442,12 @@ static void note_busy(struct green_hub *h, int64_t start)
 
 	if (!h->poll_end_ns)
 		return;
+	/* Calls since the last poll found nobody else who could use the hub
+	 * (internal.h): that time is not the hub being held. */
+	if (h->alone_calls != h->alone_calls_polled) {
+		h->alone_calls_polled = h->alone_calls;
+		return;
+	}
 	busy = start - h->poll_end_ns;
 	if (busy > h->stats.max_blocking_ns)
 		GREEN__STORE(h->stats.max_blocking_ns, busy);
@@ -617,7 +625,9 @@ static void make_exit_key(void)
 	exit_key_ok = tss_create(&exit_key, hub_thread_exit) == thrd_success;
 }
 
-static struct green_hub *hub_create(void)
+/* Out of line: inlined, it would make every green__hub call (one per
+ * switch) save and restore the registers creation needs. */
+__attribute__((noinline, cold)) static struct green_hub *hub_create(void)
 {
 	struct green_hub *h = calloc(1, sizeof(*h));
 	green_t *hg;
@@ -635,6 +645,8 @@ static struct green_hub *hub_create(void)
 	ev_async_start(h->loop, &h->async);
 	ev_unref(h->loop); /* only pending remote work keeps the loop alive */
 
+	h->tid = gettid();
+	h->errno_loc = &errno;
 	h->main.hub = h;
 	h->main.is_main = true;
 	h->main.state = GREEN_RUNNING;
@@ -727,6 +739,7 @@ void green__fork_child(void)
 	 * posting a wake-up) would never be released. */
 	registry_lock = 0;
 	if (h) {
+		h->tid = gettid();
 		h->remote_lock = 0;
 		ev_loop_fork(h->loop);
 	}

@@ -23,6 +23,7 @@
 #include "parse.h" /* green__parse_size, the module table */
 
 #include <ev.h>
+#include <sys/types.h>
 #include <poll.h>
 #include <stdint.h>
 
@@ -206,6 +207,17 @@ struct green_hub {
 	int64_t turn_ns;             /* when the others last had a turn (fairness) */
 	green_t *after_poll;         /* queued once the loop has been polled */
 	uint64_t current_id;         /* for the monitor thread */
+	/* Calls made while no other greenlet could have used the hub: a lone
+	 * greenlet's fast-path calls (shim_alone), and fair points that found
+	 * nothing else ready or watched.  The hub does not poll meanwhile and
+	 * nobody waits for it, so these count as progress for the monitor
+	 * thread and note_busy: holding a hub nobody wants blocks no one. */
+	uint64_t alone_calls;
+	uint64_t alone_calls_polled;  /* alone_calls at the last poll */
+	pid_t tid;                   /* the OS thread the hub runs on */
+	/* This thread's errno, saved and restored on every switch: reached
+	 * through __errno_location, a call into libc, twice a switch. */
+	int *errno_loc;
 
 	green_t *free_structs;
 	void **struct_chunks;
@@ -347,6 +359,12 @@ struct green__hooks {
 	/* g runs again, on its own stack (the shim's TLS swap); unset for
 	 * programs without thread-local data of their own. */
 	void (*switched_in)(struct green_hub *h, green_t *g);
+	/* Atomic, set by another thread when before_poll has work, cleared
+	 * by the hook.  The fast path and the fairness turns look at this,
+	 * not at the hook being set: a hook that is merely installed (the
+	 * reporter's, in every greend worker) must not cost a lone greenlet
+	 * its kernel fast path. */
+	int due;
 };
 extern GREEN__HIDDEN struct green__hooks green__hooks;
 extern GREEN__HIDDEN int64_t green__max_blocking_ns;
@@ -366,11 +384,14 @@ extern GREEN__HIDDEN int64_t green__max_blocking_ns;
 GREEN__HIDDEN void green__fair_yield(struct green_hub *h);
 static inline bool green__others_may_run(const struct green_hub *h)
 {
-	return h->run_head || h->watchers || h->remote_pending || green__hooks.before_poll;
+	return h->run_head || h->watchers || h->remote_pending ||
+	       __atomic_load_n(&green__hooks.due, __ATOMIC_RELAXED);
 }
 static inline void green__fair_point(struct green_hub *h)
 {
-	if (green__others_may_run(h) && green_now() - h->turn_ns >= GREEN__FAIR_NS)
+	if (!green__others_may_run(h))
+		__atomic_store_n(&h->alone_calls, h->alone_calls + 1, __ATOMIC_RELAXED);
+	else if (green_now() - h->turn_ns >= GREEN__FAIR_NS)
 		green__fair_yield(h);
 }
 
@@ -379,6 +400,14 @@ static inline void green__fair_point(struct green_hub *h)
 GREEN__HIDDEN void green__hub_snapshot(struct green_hub *h, uint64_t *current_id,
                                        int64_t *poll_end_ns, uint64_t *switches);
 GREEN__HIDDEN green_t *green__find(struct green_hub *h, uint64_t id);
+/* green_walk over h from another thread, while h's thread sleeps in the
+ * kernel with nobody else able to use the hub (the monitor's dump of a
+ * program on the fast path).  Greenlet structs live as long as their hub,
+ * so the walk is memory-safe even if the hub wakes meanwhile; the dump is
+ * then only as exact as a snapshot taken on the fly. */
+GREEN__HIDDEN int green__walk_asleep(struct green_hub *h,
+                                     int (*cb)(const struct green_info *info, void *arg),
+                                     void *arg);
 GREEN__HIDDEN uint64_t green__new_id(void);
 GREEN__HIDDEN void green__registry_sum(struct green_stats *out,
                                        void (*add)(struct green_stats *out,

@@ -62,19 +62,15 @@ const char *green_wait_kind_name(enum green_wait_kind kind)
 	return "unknown";
 }
 
-int green_walk(int (*cb)(const struct green_info *info, void *arg), void *arg)
+/* At most max greenlets (0: no bound). */
+static int walk_hub(struct green_hub *h, uint64_t max,
+                    int (*cb)(const struct green_info *info, void *arg), void *arg)
 {
-	struct green_hub *h = green__hub_peek();
 	int64_t now = green_now();
+	uint64_t seen = 0;
 	green_t *g;
 
-	if (!cb) {
-		errno = EINVAL;
-		return -1;
-	}
-	if (!h)
-		return 0;
-	for (g = h->all_head; g; g = g->all_next) {
+	for (g = h->all_head; g && (!max || seen < max); g = g->all_next, seen++) {
 		struct green_info info;
 		int rc;
 
@@ -99,6 +95,25 @@ int green_walk(int (*cb)(const struct green_info *info, void *arg), void *arg)
 			return rc;
 	}
 	return 0;
+}
+
+int green_walk(int (*cb)(const struct green_info *info, void *arg), void *arg)
+{
+	struct green_hub *h = green__hub_peek();
+
+	if (!cb) {
+		errno = EINVAL;
+		return -1;
+	}
+	return h ? walk_hub(h, 0, cb, arg) : 0;
+}
+
+int green__walk_asleep(struct green_hub *h,
+                       int (*cb)(const struct green_info *info, void *arg), void *arg)
+{
+	/* The list may grow meanwhile: the bound ends the walk whatever
+	 * happens to it. */
+	return walk_hub(h, __atomic_load_n(&h->alive, __ATOMIC_RELAXED) + 64, cb, arg);
 }
 
 green_t *green__find(struct green_hub *h, uint64_t id)

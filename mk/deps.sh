@@ -36,6 +36,11 @@ DEPS_TEST=(
 	rustc
 	ruby
 	openjdk-17-jre-headless
+	memcached
+	libmemcached-tools
+	nginx-light
+	python3-psycopg2
+	python3-gevent
 	nodejs
 )
 

@@ -225,9 +225,19 @@ bool shim_alone(struct green_hub *h)
 {
 	green_t *self = h->current;
 
-	return fastpath_enabled() && self == &h->main && h->alive == 0 && !h->run_head &&
-	       !h->remote_pending && !self->timeouts && !self->kill_pending &&
-	       !green__hooks.before_poll;
+	if (!(fastpath_enabled() && self == &h->main && !h->run_head && !h->watchers &&
+	      !h->remote_pending && !self->timeouts && !self->kill_pending &&
+	      !__atomic_load_n(&green__hooks.due, __ATOMIC_RELAXED)))
+		return false;
+	/* Other greenlets may be alive (redis's bio threads, node's pool):
+	 * with none ready, none watching an fd or a timer, none woken from
+	 * another thread or by a signal, only this one can wake them, so it
+	 * may block in the kernel as well. */
+	if (h->alive && !shim_sig_quiet())
+		return false;
+	/* Only this thread writes it; the monitor reads it relaxed. */
+	__atomic_store_n(&h->alone_calls, h->alone_calls + 1, __ATOMIC_RELAXED);
+	return true;
 }
 
 int shim_ready_now(int fd, int events)

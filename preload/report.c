@@ -6,13 +6,16 @@
  * if the hub has not polled for longer than GREEN_MAX_BLOCKING_MS it reports
  * the greenlet that holds it, even while the hub is stuck.  A dump request is
  * handed to the hub (green_walk must run on the hub's own thread) through
- * its before_poll hook, with an ev_async to wake it.  Nothing here ever
+ * its before_poll hook, with an ev_async to wake it and green__hooks.due to
+ * take a lone greenlet off the fast path until it is done: the hook being
+ * installed costs nothing, so a worker keeps the fast path.  Nothing here ever
  * blocks the program: every send is MSG_DONTWAIT and dropped on EAGAIN.
  */
 #define _GNU_SOURCE
 #include "shim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -194,7 +197,9 @@ static int dump_one(const struct green_info *gi, void *arg)
 	return 0;
 }
 
-static void send_dump(void)
+/* asleep: the hub, walked from the reporting thread (green__walk_asleep);
+ * NULL on the hub's own thread. */
+static void send_dump(struct green_hub *asleep)
 {
 	struct dump_buf d = {.cap = MSG_MAX};
 
@@ -203,7 +208,10 @@ static void send_dump(void)
 		return;
 	d.len = (size_t)snprintf(d.buf, d.cap, "{\"type\":\"dump\",\"pid\":%d,\"greenlets\":[",
 	                         (int)getpid());
-	green_walk(dump_one, &d);
+	if (asleep)
+		green__walk_asleep(asleep, dump_one, &d);
+	else
+		green_walk(dump_one, &d);
 	d.len += (size_t)snprintf(d.buf + d.len, d.cap - d.len,
 	                          "],\"truncated\":%s,\"left_out\":%llu}",
 	                          d.truncated ? "true" : "false", d.left_out);
@@ -211,22 +219,87 @@ static void send_dump(void)
 	free(d.buf);
 }
 
-/* Runs on the hub's thread before every poll. */
+/* Runs on the hub's thread before every poll; has work only when
+ * green__hooks.due says so (the fast path watches that flag, not the hook). */
 static void hub_before_poll(struct green_hub *h)
 {
-	if (h == dump_hub && __atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
-		send_dump();
+	if (h != dump_hub)
+		return;
+	__atomic_store_n(&green__hooks.due, 0, __ATOMIC_RELEASE);
+	if (__atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
+		send_dump(NULL);
 	/* The table and the hub's watchers belong to the hub's thread. */
-	if (h == dump_hub && __atomic_load_n(&shim_listen_drain_pending, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&shim_listen_drain_pending, __ATOMIC_ACQUIRE))
 		shim_listen_drain();
+}
+
+/* Hand the hub a duty (a dump, a drain): the next call of the program
+ * that could block goes through the hub instead of the fast path, and a
+ * hub that sleeps in its loop is woken. */
+static void hub_duty(struct green_hub *h)
+{
+	__atomic_store_n(&green__hooks.due, 1, __ATOMIC_RELEASE);
+	ev_async_send(h->loop, &h->async);
+}
+
+/* Whether the hub's thread sleeps in a system call right now (its state in
+ * /proc is not R).  Asked only of a hub that looks stuck while nobody else
+ * could use it: fast-path calls wait in the kernel without it polling. */
+static bool hub_thread_sleeps(struct green_hub *h)
+{
+	char path[64], buf[256], *paren;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", (int)h->tid);
+	fd = SHIM_REAL(open)(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = SHIM_REAL(read)(fd, buf, sizeof(buf) - 1);
+	SHIM_REAL(close)(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	/* "tid (comm) S ...": comm may hold spaces and parentheses. */
+	paren = strrchr(buf, ')');
+	return paren && paren[1] == ' ' && paren[2] && paren[2] != 'R';
+}
+
+/* The hub's thread sleeps in a fast-path call: nothing is ready or
+ * watched, so the hub will not run until that call returns. */
+static bool hub_asleep_alone(struct green_hub *h)
+{
+	return !__atomic_load_n(&h->run_head, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&h->watchers, __ATOMIC_RELAXED) &&
+	       !__atomic_load_n(&h->remote_pending, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&h->current, __ATOMIC_RELAXED) == &h->main && hub_thread_sleeps(h);
+}
+
+/*
+ * A dump the hub has not taken within DUMP_WAIT_MS while its thread sleeps
+ * in a fast-path call (an idle node or a blocking accept may sleep there
+ * for ever) is made from here instead.
+ */
+#define DUMP_WAIT_MS 100
+
+static void dump_if_asleep(int64_t asked_at)
+{
+	struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
+
+	if (!h || green_now() - asked_at < DUMP_WAIT_MS * GREEN_MSEC ||
+	    !__atomic_load_n(&dump_requested, __ATOMIC_ACQUIRE) || !hub_asleep_alone(h))
+		return;
+	if (__atomic_exchange_n(&dump_requested, 0, __ATOMIC_ACQ_REL))
+		send_dump(h);
 }
 
 static void check_blocking(void)
 {
 	struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
-	static uint64_t reported_switches = UINT64_MAX;
-	uint64_t id, switches;
-	int64_t poll_end, busy;
+	static uint64_t reported_switches = UINT64_MAX, seen_alone;
+	static int64_t seen_alone_at;
+	uint64_t id, switches, alone;
+	int64_t poll_end, busy, now = green_now();
 	char msg[256];
 	size_t n;
 
@@ -235,12 +308,25 @@ static void check_blocking(void)
 	green__hub_snapshot(h, &id, &poll_end, &switches);
 	if (!poll_end)
 		return;
-	busy = green_now() - poll_end;
+	/* A call made while nobody else could use the hub (a fast-path call,
+	 * a fair point with nothing else to run) is progress, like a poll. */
+	alone = __atomic_load_n(&h->alone_calls, __ATOMIC_RELAXED);
+	if (alone != seen_alone) {
+		seen_alone = alone;
+		seen_alone_at = now;
+	}
+	if (seen_alone_at > poll_end)
+		poll_end = seen_alone_at;
+	busy = now - poll_end;
 	/* Between polls the hub sleeps in epoll only when nothing is ready:
 	 * then poll_end is old but the hub is idle, not blocked.  An idle hub
 	 * has its hub greenlet current. */
 	if (id == h->hub_g->id || busy < shim_max_blocking_ms * GREEN_MSEC ||
 	    switches == reported_switches)
+		return;
+	/* A greenlet waiting in the kernel while nobody else could use the
+	 * hub (the fast path: shim_alone) holds up no one. */
+	if (hub_asleep_alone(h))
 		return;
 	reported_switches = switches;
 	n = (size_t)snprintf(msg, sizeof(msg),
@@ -271,11 +357,13 @@ static void *reporter(void *arg)
 	/* A rolling restart waits on these reports: they go out within 50 ms. */
 	if (shim_listen_any() && tick > 50)
 		tick = 50;
+	int64_t dump_asked_at = 0;
+
 	send_hello();
 	while (!__atomic_load_n(&channel_dead, __ATOMIC_ACQUIRE)) {
 		struct pollfd pfd = {.fd = channel_fd, .events = POLLIN};
 		int64_t now = green_now();
-		int rc;
+		int rc, wait_ms = (int)tick;
 
 		if (!dump_hub)
 			__atomic_store_n(&dump_hub, shim_main_hub, __ATOMIC_RELEASE);
@@ -294,7 +382,12 @@ static void *reporter(void *arg)
 			if (ln)
 				unsent = !channel_send(lm, ln);
 		}
-		rc = SHIM_REAL(poll)(&pfd, 1, (int)tick);
+		if (__atomic_load_n(&dump_requested, __ATOMIC_ACQUIRE)) {
+			dump_if_asleep(dump_asked_at);
+			if (wait_ms > DUMP_WAIT_MS / 2)
+				wait_ms = DUMP_WAIT_MS / 2;
+		}
+		rc = SHIM_REAL(poll)(&pfd, 1, wait_ms);
 		if (rc > 0 && (pfd.revents & (POLLHUP | POLLERR | POLLNVAL))) {
 			__atomic_store_n(&channel_dead, true, __ATOMIC_RELEASE);
 			break;
@@ -315,13 +408,14 @@ static void *reporter(void *arg)
 					SHIM_DEBUG("listen: greend asks for a drain");
 					__atomic_store_n(&shim_listen_drain_pending, 1, __ATOMIC_RELEASE);
 					if (h)
-						ev_async_send(h->loop, &h->async);
+						hub_duty(h);
 				} else if (strstr(req, "\"dump\"")) {
 					struct green_hub *h = __atomic_load_n(&dump_hub, __ATOMIC_ACQUIRE);
 
 					if (h) {
+						dump_asked_at = green_now();
 						__atomic_store_n(&dump_requested, 1, __ATOMIC_RELEASE);
-						ev_async_send(h->loop, &h->async);
+						hub_duty(h);
 					} else {
 						static const char empty[] =
 						    "{\"type\":\"dump\",\"greenlets\":[],\"truncated\":false,\"left_out\":0}";

@@ -129,6 +129,11 @@ void shim_intr_begin_mode(struct shim_intr *w, enum shim_intr_mode mode);
 bool shim_intr_pending(const struct shim_intr *w);
 /* Link w so the signal wake-up finds it; -1/EINTR if one is pending. */
 int shim_intr_arm(struct green_hub *h, struct shim_intr *w);
+/* No greenlet of this OS thread waits for a signal (an interruptible
+ * wait, a sigwait, a look wait that lets in a signal the main greenlet
+ * blocks) and no handler's report waits for the hub: the fast path may
+ * let the main greenlet block in the kernel though others are alive. */
+bool shim_sig_quiet(void);
 void shim_intr_disarm(struct shim_intr *w);
 
 /* Sleep until the deadline (green_sleep's meaning) unless a signal handler

@@ -610,6 +610,39 @@ bool shim_intr_pending(const struct shim_intr *w)
 	return st && st_counter(st, w->always) != w->seen;
 }
 
+/*
+ * A look wait (a condition, a lock) only looks again after a handler: the
+ * hub may be late for it.  But it must not be the one a signal is for: a
+ * signal the main greenlet blocks and a waiter lets in is handed to the
+ * hub, which would not run while the main greenlet sits in a restarted
+ * kernel call.  The walk is short or not made: past a few waiters the
+ * answer is no.
+ */
+#define QUIET_WALK_MAX 16
+
+bool shim_sig_quiet(void)
+{
+	const struct sigstate *st = shim_tls_sig;
+	const struct shim_intr *w;
+	uint64_t main_blocked;
+	int n = 0;
+
+	if (!st)
+		return true;
+	if (st->waiters || __atomic_load_n(&st->ring_head, __ATOMIC_ACQUIRE) != st->ring_tail)
+		return false;
+	main_blocked = __atomic_load_n(&st->main_gs.blocked, __ATOMIC_RELAXED);
+	for (w = st->head; w; w = w->next) {
+		if (!w->look || ++n > QUIET_WALK_MAX)
+			return false;
+		if (w->gs && w->gs->pending)
+			return false;
+		if (w->gs && (~__atomic_load_n(&w->gs->blocked, __ATOMIC_RELAXED) & main_blocked))
+			return false;
+	}
+	return true;
+}
+
 int shim_intr_arm(struct green_hub *h, struct shim_intr *w)
 {
 	struct sigstate *st = shim_sigstate();
