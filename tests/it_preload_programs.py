@@ -2,8 +2,8 @@
 """Real, unmodified programs from Debian under the preload shim
 (GREEN_PATCH=all): CPython threads that sleep, CPython's
 socketserver.ThreadingTCPServer holding 300 connections, curl fetching from a
-local server, and redis-server (already asynchronous) driven by
-redis-benchmark.  Loopback only; every wait bounded; every process reaped."""
+local server, redis-server (already asynchronous) driven by
+redis-benchmark, and nginx serving and then stopping on SIGTERM.  Loopback only; every wait bounded; every process reaped."""
 import json
 import os
 import re
@@ -171,13 +171,92 @@ def redis_server_under_all_patches():
         assert "libgreen" not in log, log[-2000:]
 
 
+NGINX_CONF = """worker_processes 2;
+daemon off;
+master_process on;
+pid %(dir)s/nginx.pid;
+error_log %(dir)s/error.log;
+events { worker_connections 256; }
+http {
+    access_log off;
+    client_body_temp_path %(dir)s/body;
+    proxy_temp_path %(dir)s/proxy;
+    fastcgi_temp_path %(dir)s/fastcgi;
+    uwsgi_temp_path %(dir)s/uwsgi;
+    scgi_temp_path %(dir)s/scgi;
+    server { listen 127.0.0.1:%(port)d; location / { return 200 "hi\\n"; } }
+}
+"""
+
+
+def group_gone(pgid):
+    try:
+        os.killpg(pgid, 0)
+        return False
+    except ProcessLookupError:
+        return True
+
+
+@test
+def nginx_serves_and_stops_on_sigterm():
+    # nginx's master sleeps in sigsuspend with every signal blocked outside
+    # it, and tells its workers to stop over a socketpair: greened, its
+    # SIGTERM once never reached its handler, and master and workers ran on.
+    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+    if not os.path.exists(nginx):
+        print("   skip: nginx is not installed (mk/deps.sh test installs nginx-light)")
+        return
+    import tempfile
+    for label, env in (("native", dict(os.environ)), ("green", green_env())):
+        d = tempfile.mkdtemp(prefix="greend-nginx.")
+        try:
+            with socket.socket() as s:
+                s.bind(("127.0.0.1", 0))
+                port = s.getsockname()[1]
+            with open(os.path.join(d, "nginx.conf"), "w") as f:
+                f.write(NGINX_CONF % {"dir": d, "port": port})
+            p = subprocess.Popen([nginx, "-c", os.path.join(d, "nginx.conf"), "-p", d],
+                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                 start_new_session=True)
+            try:
+                body = None
+                deadline = time.time() + 20
+                while time.time() < deadline and body is None and p.poll() is None:
+                    try:
+                        body = urllib.request.urlopen("http://127.0.0.1:%d/" % port,
+                                                      timeout=2).read()
+                    except OSError:
+                        time.sleep(0.05)
+                assert body == b"hi\n", "%s nginx: %r %r" % (label, body, p.stderr.read()[-2000:]
+                                                             if p.poll() is not None else "")
+                for _ in range(50):
+                    assert urllib.request.urlopen("http://127.0.0.1:%d/" % port,
+                                                  timeout=5).read() == b"hi\n"
+                t0 = time.time()
+                p.send_signal(signal.SIGTERM)
+                while time.time() - t0 < 10 and not (p.poll() is not None and group_gone(p.pid)):
+                    time.sleep(0.02)
+                took = time.time() - t0
+                assert p.poll() == 0 and group_gone(p.pid), \
+                    "%s nginx did not stop on SIGTERM in 10 s (master rc %s)" % (label, p.poll())
+                print("   %s: 51 requests answered; master and workers gone %.2f s after SIGTERM"
+                      % (label, took))
+            finally:
+                if not group_gone(p.pid):
+                    os.killpg(p.pid, signal.SIGKILL)
+                stop(p)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+
 def main():
     if not os.path.exists(SHIM):
         print("no shim built at", SHIM)
         print("0 passed, 1 failed")
         return 1
     for t in (cpython_500_sleeping_threads, cpython_threading_tcp_server_300_connections,
-              curl_fetches_from_local_server, redis_server_under_all_patches):
+              curl_fetches_from_local_server, redis_server_under_all_patches,
+              nginx_serves_and_stops_on_sigterm):
         t()
     passed = sum(1 for r in results if r[1])
     failed = len(results) - passed
