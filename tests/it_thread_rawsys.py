@@ -146,17 +146,18 @@ def gcc_openmp():
     return cc
 
 
-def build(name, sources, flags):
-    cc = gcc_openmp()
+def build(compiler, name, sources, flags, ext=".c"):
+    """OUT/name from the texts in sources, each written to a file of its own."""
+    os.makedirs(OUT, exist_ok=True)
     paths = []
     for i, text in enumerate(sources):
-        p = os.path.join(OUT, "%s_%d.c" % (name, i))
+        p = os.path.join(OUT, "%s_%d%s" % (name, i, ext))
         with open(p, "w") as f:
             f.write(text)
         paths.append(p)
     out = os.path.join(OUT, name)
-    r = subprocess.run([cc, "-O2"] + flags + ["-o", out] + paths, capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run([compiler] + flags + ["-o", out] + paths, capture_output=True,
+                       text=True, timeout=300, env=native_env())
     check(r.returncode == 0, "building %s: %s" % (name, r.stderr[-1500:]))
     return out
 
@@ -172,7 +173,7 @@ def native_then_greened(argv, timeout=60):
 
 
 def test_openmp_program_refused():
-    exe = build("omp_team", [OMP_REGIONS, OMP_MAIN], ["-fopenmp"])
+    exe = build(gcc_openmp(), "omp_team", [OMP_REGIONS, OMP_MAIN], ["-O2", "-fopenmp"])
     err, hello = native_then_greened([exe])
     lines = said_unpatched(err)
     check(len(lines) == 1 and "thread module left unpatched" in lines[0] and
@@ -188,8 +189,9 @@ def test_openmp_dlopened_gets_os_threads():
         # ASan's pthread_create calls the shim's: the caller the shim sees
         # is the sanitizer, not libgomp.
         raise Skip("under ASan the shim cannot tell who called pthread_create")
-    lib = build("libomp_regions.so", [OMP_REGIONS], ["-fopenmp", "-shared", "-fPIC"])
-    exe = build("omp_dlopen", [DLOPEN_MAIN], ["-pthread", "-ldl"])
+    lib = build(gcc_openmp(), "libomp_regions.so", [OMP_REGIONS],
+                ["-O2", "-fopenmp", "-shared", "-fPIC"])
+    exe = build(gcc_openmp(), "omp_dlopen", [DLOPEN_MAIN], ["-O2", "-pthread", "-ldl"])
     err, hello = native_then_greened([exe, lib])
     said = [l for l in err.splitlines() if REASON in l]
     check(len(said) == 1 and "loaded after start" in said[0] and "libgomp" in said[0] and
@@ -244,30 +246,15 @@ def test_rust_std_not_flagged():
     rustc = tool("rustc", "/usr/bin/rustc")
     if not rustc:
         raise Skip("no rustc (Debian's rustc package)")
-    os.makedirs(OUT, exist_ok=True)
-    src = os.path.join(OUT, "rust_threads.rs")
-    exe = os.path.join(OUT, "rust_threads")
-    with open(src, "w") as f:
-        f.write(RUST_THREADS)
-    r = subprocess.run([rustc, "-O", "-o", exe, src], capture_output=True, text=True,
-                       timeout=300, env=native_env())
-    check(r.returncode == 0, "rustc failed: %s" % r.stderr[-2000:])
-    no_warning("Rust std::thread", [exe])
+    no_warning("Rust std::thread", [build(rustc, "rust_threads", [RUST_THREADS], ["-O"], ".rs")])
 
 
 def test_libstdcxx_not_flagged():
     cxx = shutil.which("g++")
     if not cxx:
         raise Skip("no g++")
-    os.makedirs(OUT, exist_ok=True)
-    src = os.path.join(OUT, "cxx_threads.cc")
-    exe = os.path.join(OUT, "cxx_threads")
-    with open(src, "w") as f:
-        f.write(CXX_THREADS)
-    r = subprocess.run([cxx, "-std=c++20", "-O2", "-shared-libgcc", "-pthread", "-o", exe, src],
-                       capture_output=True, text=True, timeout=300)
-    check(r.returncode == 0, "g++ failed: %s" % r.stderr[-2000:])
-    no_warning("C++ std::thread", [exe])
+    no_warning("C++ std::thread", [build(cxx, "cxx_threads", [CXX_THREADS], [
+        "-std=c++20", "-O2", "-shared-libgcc", "-pthread"], ".cc")])
 
 
 def test_python_not_flagged():
