@@ -240,21 +240,24 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 
 static void scan_new(struct found *f)
 {
+	int64_t t0 = green_now();
+	size_t before;
+
 	green__spin_lock(&scan_lock);
+	before = nscanned;
 	dl_iterate_phdr(scan_module, f);
+	SHIM_DEBUG("thread: scanned %zu modules for futex system calls of their own in %lld us",
+	           nscanned - before, (long long)((green_now() - t0) / 1000));
 	green__spin_unlock(&scan_lock);
 }
 
 void shim_rawsys_check_start(void)
 {
 	struct found f = {.at_start = true};
-	int64_t t0 = green_now();
 
 	if (!shim_patched[SHIM_THREAD])
 		return;
 	scan_new(&f);
-	SHIM_DEBUG("thread: scanned %zu modules for futex system calls of their own "
-	           "in %lld us", nscanned, (long long)((green_now() - t0) / 1000));
 	if (!f.count)
 		return;
 	shim_patched[SHIM_THREAD] = false;
