@@ -48,6 +48,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 #define SCAN_WINDOW 256
 /* Modules found after start, whose pthread_create calls stay glibc's. */
@@ -238,16 +241,26 @@ static int scan_module(struct dl_phdr_info *info, size_t size, void *arg)
 	return 0;
 }
 
+static int64_t cpu_ns(void)
+{
+	struct timespec ts;
+
+	if (syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+		return 0;
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 static void scan_new(struct found *f)
 {
-	int64_t t0 = green_now();
+	int64_t t0 = green_now(), cpu0 = cpu_ns();
 	size_t before;
 
 	green__spin_lock(&scan_lock);
 	before = nscanned;
 	dl_iterate_phdr(scan_module, f);
-	SHIM_DEBUG("thread: scanned %zu modules for futex system calls of their own in %lld us",
-	           nscanned - before, (long long)((green_now() - t0) / 1000));
+	SHIM_DEBUG("thread: scanned %zu modules for futex system calls of their own in %lld us "
+	           "(%lld us of CPU)", nscanned - before, (long long)((green_now() - t0) / 1000),
+	           (long long)((cpu_ns() - cpu0) / 1000));
 	green__spin_unlock(&scan_lock);
 }
 
