@@ -21,8 +21,10 @@
  * loads 202 into %edi instead (bf ca 00 00 00) and is followed by a call,
  * not a syscall instruction, so Rust's std, libstdc++'s atomic waits and
  * HotSpot are not flagged; the window is short enough that a constant 202
- * near unrelated bytes 0f 05 is rare (no false hit among Debian's
- * libraries we looked at: see the man page).  On aarch64 the load is
+ * near unrelated bytes 0f 05 is rare: of the 3300 programs and libraries
+ * of a Debian 12 system with OpenJDK, node, LLVM and Rust, the only ones
+ * found were glibc, ld.so, libgomp, libitm, the sanitizer runtimes and Go
+ * binaries, all of which do make raw futex calls.  On aarch64 the load is
  * "mov w/x<n>, #98" (movz) followed by "svc #0".  Modules whose raw futex
  * calls are expected and managed otherwise are skipped: glibc and the
  * dynamic linker (their internal calls: the man page's "what cannot be
@@ -101,8 +103,8 @@ static bool module_skipped(const struct dl_phdr_info *info)
 }
 
 #if defined(__x86_64__)
-/* An immediate load of 202 whose last four bytes are at q (q - start >= 2
- * is not needed: the bytes before are checked only when there). */
+/* The four bytes at q are the immediate of a load of 202 into a register:
+ * the opcode (and ModRM byte) before them say so. */
 static bool loads_futex_number(const unsigned char *start, const unsigned char *q)
 {
 	size_t before = (size_t)(q - start);
