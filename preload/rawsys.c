@@ -50,9 +50,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #define SCAN_WINDOW 256
 /* Modules found after start, whose pthread_create calls stay glibc's. */
@@ -247,7 +245,7 @@ static int64_t cpu_ns(void)
 {
 	struct timespec ts;
 
-	if (syscall(SYS_clock_gettime, CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
 		return 0;
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
