@@ -68,11 +68,13 @@ long omp_regions(int rounds)
 
 OMP_MAIN = r"""
 #include <stdio.h>
+#include <unistd.h>
 long omp_regions(int rounds);
 int main(void)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("total %ld\n", omp_regions(5));
+	usleep(500000); /* the shim's reporter thread sends hello meanwhile */
 	return 0;
 }
 """
@@ -126,6 +128,7 @@ int main(int argc, char **argv)
 	printf("total %ld\n", regions(5));
 	pthread_join(tick, &r);
 	printf("ticker: %ld\n", (long)r);
+	usleep(500000); /* the shim's reporter thread sends hello meanwhile */
 	return 0;
 }
 """
