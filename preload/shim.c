@@ -104,6 +104,7 @@ __attribute__((constructor)) static void shim_init(void)
 	parse_patch(getenv("GREEN_PATCH"));
 	if (shim_patched[SHIM_THREAD])
 		shim_thread_check_layout();
+	shim_rawsys_check_start();
 	shim_tls_init();
 	if (stack && green__parse_size(stack, &size) < 0) {
 		shim_log("GREEN_STACK_SIZE: expected bytes or a K/M suffix, not '%.40s'; "

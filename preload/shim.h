@@ -196,6 +196,17 @@ void shim_thread_check_layout(void);
 /* Then: per-green-thread TLS, or the thread module left unpatched (and
  * why) where a module's TLS cannot be managed (tls.c). */
 void shim_tls_init(void);
+/* Before that: leave the thread module unpatched (and say why) if a module
+ * makes futex system calls with its own syscall instruction; after a
+ * dlopen, note such a module's code, whose pthread_create calls then make
+ * OS threads (rawsys.c). */
+void shim_rawsys_check_start(void);
+void shim_rawsys_modules_changed(void);
+bool shim_rawsys_native_caller(const void *addr);
+/* The module loaded at base from path is the shim itself, or its file name
+ * begins with one of the n prefixes. */
+bool shim_module_among(const char *path, uintptr_t base, const char *const *prefixes,
+                       size_t n);
 
 /* Module hooks run on fork in the child (os.c calls them). */
 void shim_signal_after_fork(void);

@@ -247,7 +247,9 @@ int pthread_create(pthread_t *thread, const pthread_attr_t *attr,
 	green_t *g;
 	int detach = PTHREAD_CREATE_JOINABLE, saved;
 
-	if (!h)
+	/* A module that waits with futex system calls of its own, loaded
+	 * after start, gets OS threads (rawsys.c). */
+	if (!h || shim_rawsys_native_caller(__builtin_return_address(0)))
 		return SHIM_REAL(pthread_create)(thread, attr, start, arg);
 	/* The answer is the return value, as glibc's: errno stays the
 	 * caller's whatever happens below. */

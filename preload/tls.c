@@ -113,27 +113,14 @@ static __thread struct tls_hub *tls_hub;
 
 /* ---- the module table ---------------------------------------------------- */
 
-static bool name_is(const char *path, const char *prefix)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base ? base + 1 : path;
-	return strncmp(base, prefix, strlen(prefix)) == 0;
-}
-
 /* glibc's, the shim's and the sanitizers' TLS stays per OS thread. */
 static bool module_skipped(const struct dl_phdr_info *info)
 {
 	static const char *const kept[] = {"libc.so", "libasan.so", "libubsan.so",
 	                                   "liblsan.so", "libtsan.so"};
-	Dl_info self;
 
-	if (dladdr((void *)module_skipped, &self) && (uintptr_t)self.dli_fbase == info->dlpi_addr)
-		return true;
-	for (unsigned int i = 0; i < sizeof(kept) / sizeof(kept[0]); i++)
-		if (info->dlpi_name && name_is(info->dlpi_name, kept[i]))
-			return true;
-	return false;
+	return shim_module_among(info->dlpi_name, info->dlpi_addr, kept,
+	                         sizeof(kept) / sizeof(kept[0]));
 }
 
 struct scan {
@@ -631,8 +618,10 @@ void *dlopen(const char *file, int mode)
 {
 	void *handle = SHIM_REAL(dlopen)(file, mode);
 
-	if (handle && !(mode & RTLD_NOLOAD))
+	if (handle && !(mode & RTLD_NOLOAD)) {
+		shim_rawsys_modules_changed();
 		shim_tls_modules_changed();
+	}
 	return handle;
 }
 
