@@ -153,9 +153,12 @@ def sleeper():
 threading.Thread(target=sleeper, daemon=True).start()
 time.sleep(0.5)
 while True:
-    n = 0
-    while n < 3000000:
-        n += 1
+    # Hold the hub for 0.5 s of the clock, five times max_blocking_ms, on
+    # a fast machine as on a slow one (a count of loops took under 100 ms
+    # on a quiet machine here, and no report came).
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < 0.5:
+        pass
     time.sleep(0.2)
 """
 
