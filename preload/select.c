@@ -288,13 +288,11 @@ static int kernel_ppoll(struct pollfd *fds, nfds_t n, const struct timespec *tim
                         const sigset_t *mask)
 {
 	struct shim_kmask k;
-	int rc, err;
+	int rc;
 
 	shim_kmask_enter(&k, mask);
 	rc = SHIM_REAL(ppoll)(fds, n, timeout, mask);
-	err = errno;
 	shim_kmask_leave(&k);
-	errno = err;
 	return rc;
 }
 
@@ -302,13 +300,11 @@ static int kernel_pselect(int nfds, fd_set *r, fd_set *w, fd_set *x, const struc
                           const sigset_t *mask)
 {
 	struct shim_kmask k;
-	int rc, err;
+	int rc;
 
 	shim_kmask_enter(&k, mask);
 	rc = SHIM_REAL(pselect)(nfds, r, w, x, ts, mask);
-	err = errno;
 	shim_kmask_leave(&k);
-	errno = err;
 	return rc;
 }
 
@@ -316,13 +312,11 @@ static int kernel_epoll_pwait(int epfd, struct epoll_event *events, int max, int
                               const sigset_t *mask)
 {
 	struct shim_kmask k;
-	int rc, err;
+	int rc;
 
 	shim_kmask_enter(&k, mask);
 	rc = SHIM_REAL(epoll_pwait)(epfd, events, max, timeout, mask);
-	err = errno;
 	shim_kmask_leave(&k);
-	errno = err;
 	return rc;
 }
 
@@ -330,13 +324,11 @@ static int kernel_epoll_pwait2(int epfd, struct epoll_event *events, int max,
                                const struct timespec *timeout, const sigset_t *mask)
 {
 	struct shim_kmask k;
-	int rc, err;
+	int rc;
 
 	shim_kmask_enter(&k, mask);
 	rc = SHIM_REAL(epoll_pwait2)(epfd, events, max, timeout, mask);
-	err = errno;
 	shim_kmask_leave(&k);
-	errno = err;
 	return rc;
 }
 

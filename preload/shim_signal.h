@@ -89,6 +89,7 @@ struct shim_kmask {
 	uint64_t old;
 };
 void shim_kmask_enter(struct shim_kmask *k, const sigset_t *mask);
+/* Keeps errno: it follows the call. */
 void shim_kmask_leave(struct shim_kmask *k);
 
 /* ---- EINTR ------------------------------------------------------------------

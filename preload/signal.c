@@ -314,8 +314,11 @@ void shim_kmask_enter(struct shim_kmask *k, const sigset_t *mask)
 
 void shim_kmask_leave(struct shim_kmask *k)
 {
+	int saved = errno;
+
 	if (k->gs)
 		record_only(k->gs, k->old);
+	errno = saved;
 }
 
 /* Whether the kernel would restart a call this handler interrupts. */

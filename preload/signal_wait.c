@@ -257,9 +257,7 @@ int sigsuspend(const sigset_t *mask)
 
 		shim_kmask_enter(&k, mask);
 		rc = SHIM_REAL(sigsuspend)(mask);
-		err = errno;
 		shim_kmask_leave(&k);
-		errno = err;
 		return rc;
 	}
 	shim_intr_begin(&in, true);

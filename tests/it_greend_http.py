@@ -18,19 +18,12 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
-from greendtest import GREEND, Greend, check, exchange, run_tests, wait_for, worker  # noqa: E402
+from greendtest import (GREEND, Greend, check, exchange, free_port, run_tests,  # noqa: E402
+                        wait_for, worker)
 
 PROMTOOL = shutil.which("promtool")
 PROMETHEUS = shutil.which("prometheus")
 OPENMETRICS = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def get(port, path, method="GET", headers=None, body=None, timeout=5):

@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
-from greendtest import B, Greend, check, exchange, wait_for  # noqa: E402
+from greendtest import B, Greend, check, exchange, free_port, wait_for  # noqa: E402
 
 SHIM = os.path.join(B, "libgreen-preload.so")
 LOADGEN = os.path.join(B, "bench", "loadgen")
@@ -46,14 +46,6 @@ while True:
     c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
     c.close()
 '''
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def shim_env():

@@ -32,10 +32,10 @@ import sys
 import tempfile
 import threading
 import time
-import traceback
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
-from greendtest import B, SHIM, Failure, check, green_env, read_text  # noqa: E402
+from greendtest import (B, Failure, Skip, check, free_port, green_env,  # noqa: E402
+                        kill_group, native_env, read_text, run_tests)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HELPERS = os.path.join(B, "tests", "helpers")
@@ -51,35 +51,6 @@ MAX_GREEN_THREADS_DNS = 1 + 4
 def check_threads(how, prog, r, bound):
     check(r.max_threads <= bound, "%s: %s had %d OS threads (at most %d when its threads "
           "are green)" % (how, prog, r.max_threads, bound))
-
-
-class Skip(Exception):
-    pass
-
-
-def native_env(base=None):
-    env = dict(os.environ if base is None else base)
-    for k in ("LD_PRELOAD", "GREEN_PATCH", "GREEN_CONFORMANCE"):
-        env.pop(k, None)
-    return env
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def kill_group(p):
-    if p.poll() is None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-    try:
-        p.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        pass
 
 
 # ---- where a stuck program sits -------------------------------------------
@@ -647,35 +618,5 @@ def test_siege_c10():
 
 # ---- runner ----------------------------------------------------------------
 
-def main():
-    if not os.path.exists(SHIM):
-        print("no shim built at", SHIM)
-        print("0 passed, 1 failed")
-        return 1
-    only = os.environ.get("IT_ONLY")
-    names = [n for n in sorted(globals()) if n.startswith("test_") and callable(globals()[n])]
-    passed = failed = skipped = 0
-    for n in names:
-        if only and only not in n:
-            continue
-        t0 = time.monotonic()
-        try:
-            globals()[n]()
-            passed += 1
-            print("PASS %s (%.1fs)" % (n, time.monotonic() - t0), flush=True)
-        except Skip as e:
-            skipped += 1
-            print("SKIP %s: %s" % (n, e), flush=True)
-        except Exception as e:  # report and go on with the next test
-            failed += 1
-            print("FAIL %s (%.1fs): %s" % (n, time.monotonic() - t0, e), flush=True)
-            if not isinstance(e, Failure):
-                traceback.print_exc()
-    if skipped:
-        print("%d skipped (the reason is on each SKIP line)" % skipped)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    run_tests(globals(), needs_shim=True)

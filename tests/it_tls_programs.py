@@ -28,7 +28,6 @@ import json
 import os
 import select
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -36,7 +35,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "helpers"))
 from greendtest import (B, SHIM, Failure, Greend, Skip, check, green_env,  # noqa: E402
-                        run_tests, wait_for)
+                        kill_group, native_env, run_tests, wait_for)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "tests", "helpers")
@@ -44,20 +43,6 @@ OUT = os.path.join(B, "tests", "tls")
 CLIENTS = 50
 LINES_EACH = 3
 MAX_GREEN_THREADS = 4
-
-
-def native_env():
-    env = dict(os.environ)
-    for k in ("LD_PRELOAD", "GREEN_PATCH", "GREEN_CONTROL_FD"):
-        env.pop(k, None)
-    return env
-
-
-def kill_group(p):
-    try:
-        os.killpg(p.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def tool(name, debian_path):
@@ -393,8 +378,4 @@ def test_node_mix():
 # ---- runner ----------------------------------------------------------------
 
 if __name__ == "__main__":
-    if not os.path.exists(SHIM):
-        print("no shim built at", SHIM)
-        print("0 passed, 1 failed")
-        sys.exit(1)
-    run_tests(globals())
+    run_tests(globals(), needs_shim=True)

@@ -279,7 +279,39 @@ def worker(name, *args, **kw):
     return w
 
 
-def run_tests(module_globals):
+def native_env(base=None):
+    """The environment without the shim: what a program sees natively."""
+    env = dict(os.environ if base is None else base)
+    for k in ("LD_PRELOAD", "GREEN_PATCH", "GREEN_CONFORMANCE", "GREEN_CONTROL_FD"):
+        env.pop(k, None)
+    return env
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def kill_group(p):
+    """SIGKILL the process group P leads (started with start_new_session)
+    and reap P, within bounds."""
+    if p.poll() is None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        p.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def run_tests(module_globals, needs_shim=False):
+    if needs_shim and not os.path.exists(SHIM):
+        print("no shim built at", SHIM)
+        print("0 passed, 1 failed")
+        sys.exit(1)
     names = [n for n in sorted(module_globals) if n.startswith("test_")
              and callable(module_globals[n])]
     only = os.environ.get("IT_ONLY")
@@ -298,7 +330,8 @@ def run_tests(module_globals):
         except Exception as e:
             failed += 1
             print("FAIL %s (%.1fs): %s" % (n, time.monotonic() - t0, e), flush=True)
-            traceback.print_exc()
+            if not isinstance(e, Failure):
+                traceback.print_exc()
     if skipped:
         print("%d skipped (the reason is on each SKIP line)" % skipped)
     print("%d passed, %d failed" % (passed, failed), flush=True)
