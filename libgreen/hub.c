@@ -644,6 +644,7 @@ __attribute__((noinline, cold)) static struct green_hub *hub_create(void)
 	ev_async_init(&h->async, remote_cb);
 	ev_async_start(h->loop, &h->async);
 	ev_unref(h->loop); /* only pending remote work keeps the loop alive */
+	green__stack_hub_init(h);
 
 	h->tid = gettid();
 	h->errno_loc = &errno;

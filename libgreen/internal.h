@@ -103,6 +103,7 @@ GREEN__HIDDEN int green__stack_alloc(struct green_hub *h, struct green__stack *s
                                      size_t size);
 GREEN__HIDDEN void green__stack_free(struct green_hub *h, struct green__stack *s);
 GREEN__HIDDEN void green__stack_check(const green_t *g);
+GREEN__HIDDEN void green__stack_hub_init(struct green_hub *h);
 GREEN__HIDDEN void green__stack_hub_destroy(struct green_hub *h);
 GREEN__HIDDEN size_t green__stack_default_size(void);
 GREEN__HIDDEN void green__stack_install_overflow_handler(struct green_hub *h);
@@ -224,7 +225,10 @@ struct green_hub {
 	size_t n_struct_chunks, cap_struct_chunks;
 
 	struct green__stack *stack_cache; /* guarded stacks kept for reuse */
-	size_t stack_cache_count;
+	size_t stack_cache_count, stack_cache_cap;
+	size_t stack_cache_bytes;
+	ev_tstamp stack_cache_used; /* the loop's time at the last put or take */
+	ev_timer stack_trim;
 	struct green__slab_class *slab_classes;
 
 	struct green__fdwait *fdwaits;

@@ -15,7 +15,16 @@
  *    stacks cost ~500 mappings instead of two million.
  *
  * Memory is MAP_NORESERVE: a stack costs only the pages it has touched.
+ *
  * Freed guarded stacks are cached per hub and reused without a syscall.
+ * The cache takes every freed stack up to STACK_CACHE_BYTES and gives the
+ * ones beyond STACK_CACHE_KEEP back only once the hub has neither spawned
+ * nor ended a greenlet for STACK_TRIM_QUIET, a few at a time (stack_trim_cb).
+ * The reason is the price of munmap in a process with more than one OS
+ * thread: each call is a TLB shootdown, an IPI the caller waits for, some
+ * 50 us on a VM.  When 10,000 connections closed at the end of a burst,
+ * unmapping their stacks as they exited held the hub for half a second
+ * while the last connections still waited for their echoes.
  */
 #include "internal.h"
 
@@ -41,7 +50,11 @@
 
 #define DEFAULT_STACK_SIZE ((size_t)256 * 1024)
 #define SLAB_BYTES ((size_t)4 * 1024 * 1024)
-#define STACK_CACHE_MAX 128
+#define STACK_CACHE_KEEP 128 /* kept however long the hub idles */
+#define STACK_CACHE_BYTES ((size_t)1024 * 1024 * 1024) /* of address space */
+#define STACK_TRIM_QUIET 1.0  /* s without a put or take before trimming */
+#define STACK_TRIM_BATCH 16   /* unmapped per turn ... */
+#define STACK_TRIM_GAP 0.002  /* ... and this long between turns */
 #define ALTSTACK_SIZE ((size_t)64 * 1024)
 
 struct green__slab {
@@ -313,16 +326,91 @@ static void guarded_unmap(struct green__stack *st)
 	__atomic_sub_fetch(&guarded_live, 1, __ATOMIC_RELAXED);
 }
 
+static bool stack_cache_excess(const struct green_hub *h)
+{
+	return h->stack_cache_count > STACK_CACHE_KEEP;
+}
+
+/* Housekeeping must not keep the loop alive (a deadlock is still seen at
+ * once), so the timer runs unreferenced: ev_unref after each start, ev_ref
+ * before each stop, as libev asks. */
+static void stack_trim_arm(struct green_hub *h, ev_tstamp after)
+{
+	bool was_active = ev_is_active(&h->stack_trim);
+
+	h->stack_trim.repeat = after;
+	ev_timer_again(h->loop, &h->stack_trim);
+	if (!was_active)
+		ev_unref(h->loop);
+}
+
+static void stack_trim_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct green_hub *h = ev_userdata(loop);
+	ev_tstamp quiet = ev_now(loop) - h->stack_cache_used;
+
+	(void)w;
+	(void)revents;
+	if (quiet < STACK_TRIM_QUIET) {
+		stack_trim_arm(h, STACK_TRIM_QUIET - quiet);
+		return;
+	}
+	for (int i = 0; i < STACK_TRIM_BATCH && stack_cache_excess(h); i++) {
+		struct green__stack *st = &h->stack_cache[--h->stack_cache_count];
+
+		h->stack_cache_bytes -= st->size;
+		stack_deregister(st);
+		guarded_unmap(st);
+	}
+	if (stack_cache_excess(h)) {
+		stack_trim_arm(h, STACK_TRIM_GAP);
+		return;
+	}
+	ev_ref(loop);
+	ev_timer_stop(loop, &h->stack_trim);
+}
+
+void green__stack_hub_init(struct green_hub *h)
+{
+	ev_init(&h->stack_trim, stack_trim_cb);
+}
+
+/* Keeps a freed guarded stack for reuse; -1 when the cache is full. */
+static int stack_cache_put(struct green_hub *h, struct green__stack *st)
+{
+	if (h->stack_cache_bytes + st->size > STACK_CACHE_BYTES)
+		return -1;
+	if (h->stack_cache_count == h->stack_cache_cap) {
+		size_t cap = h->stack_cache_cap ? h->stack_cache_cap * 2 : STACK_CACHE_KEEP;
+		struct green__stack *grown = realloc(h->stack_cache, cap * sizeof(*grown));
+
+		if (!grown)
+			return -1;
+		h->stack_cache = grown;
+		h->stack_cache_cap = cap;
+	}
+	h->stack_cache[h->stack_cache_count++] = *st;
+	h->stack_cache_bytes += st->size;
+	h->stack_cache_used = ev_now(h->loop);
+	if (stack_cache_excess(h) && !ev_is_active(&h->stack_trim))
+		stack_trim_arm(h, STACK_TRIM_QUIET);
+	return 0;
+}
+
 int green__stack_alloc(struct green_hub *h, struct green__stack *st, size_t size)
 {
 	size_t want;
 
 	call_once(&config_once, read_config);
 	want = round_up(size, page_size);
-	for (size_t i = h->stack_cache_count; i-- > 0;) {
+	/* The newest few only: a cache of another size must not make every
+	 * spawn a walk over thousands of entries. */
+	for (size_t i = h->stack_cache_count, looked = 0; i-- > 0 && looked++ < 64;) {
 		if (h->stack_cache[i].size == want) {
 			*st = h->stack_cache[i];
 			h->stack_cache[i] = h->stack_cache[--h->stack_cache_count];
+			h->stack_cache_bytes -= st->size;
+			h->stack_cache_used = ev_now(h->loop);
 #ifdef GREEN__ASAN
 			/* The last greenlet on it may have left redzones. */
 			__asan_unpoison_memory_region(st->lo, st->size);
@@ -355,16 +443,8 @@ void green__stack_free(struct green_hub *h, struct green__stack *st)
 		slab_free(h, st);
 		break;
 	case GREEN__STACK_GUARDED:
-		if (h->stack_cache_count < STACK_CACHE_MAX) {
-			if (!h->stack_cache) {
-				h->stack_cache = malloc(STACK_CACHE_MAX *
-				                        sizeof(*h->stack_cache));
-			}
-			if (h->stack_cache) {
-				h->stack_cache[h->stack_cache_count++] = *st;
-				break;
-			}
-		}
+		if (stack_cache_put(h, st) == 0)
+			break;
 		stack_deregister(st);
 		guarded_unmap(st);
 		break;
@@ -377,6 +457,11 @@ void green__stack_hub_destroy(struct green_hub *h)
 {
 	struct green__slab_class *c, *cn;
 	struct green__slab *s, *sn;
+
+	if (ev_is_active(&h->stack_trim)) {
+		ev_ref(h->loop);
+		ev_timer_stop(h->loop, &h->stack_trim);
+	}
 
 	for (size_t i = 0; i < h->stack_cache_count; i++) {
 		stack_deregister(&h->stack_cache[i]);
