@@ -204,7 +204,7 @@ struct green_hub {
 	green_t *all_head, *all_tail;
 	uint64_t alive;
 	struct green__hub_counters stats;
-	int64_t poll_end_ns;         /* when the hub last returned from polling */
+	int64_t poll_end_ns;         /* when the hub last polled, or marked progress in a round */
 	int64_t turn_ns;             /* when the others last had a turn (fairness) */
 	green_t *after_poll;         /* queued once the loop has been polled */
 	uint64_t current_id;         /* for the monitor thread */
