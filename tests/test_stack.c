@@ -2,7 +2,8 @@
  * test_stack.c - greenlet stacks: an overflow reported by name and size
  * before the process dies (guarded stack: SIGSEGV on the guard page; compact
  * slab stack: the slab's guard page or the canary), stacks reused from the
- * cache and from slab slots, the requested size honoured and GREEN_STACK_SIZE
+ * cache and from slab slots, a cache that gives back what it does not keep
+ * once the hub is quiet, the requested size honoured and GREEN_STACK_SIZE
  * (the size parser itself: test_parse.c).
  * Crashes happen in forked children whose stderr comes
  * back through a pipe; the parent waits for them with a bound.
@@ -291,6 +292,47 @@ static void test_stacks_beyond_the_cache(void **state)
 	assert_none_alive();
 }
 
+static int count_mappings(void)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	int n = 0, c;
+
+	assert_non_null(f);
+	while ((c = getc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* A burst of exits fills the cache past what it keeps; once the hub has
+ * been quiet the rest goes back to the kernel (two mappings a stack). */
+static void test_cache_gives_back_when_quiet(void **state)
+{
+	enum { N = 600, KEPT = 128 };
+	static green_t *gs[N];
+	green_attr_t attr = {.name = NULL, .stack_size = 80 * 1024};
+	int before = count_mappings(), peak, now = 0;
+
+	for (int i = 0; i < N; i++) {
+		gs[i] = green_spawn(yield_once, NULL, &attr);
+		assert_non_null(gs[i]);
+	}
+	peak = count_mappings();
+	assert_true(peak >= before + 2 * (N - KEPT));
+	assert_int_equal(green_joinall(gs, N, 0, GREEN_FOREVER), N);
+	for (int i = 0; i < N; i++)
+		green_release(gs[i]);
+	for (int waited_ms = 0; waited_ms < 10000; waited_ms += 100) {
+		now = count_mappings();
+		if (now <= before + 2 * KEPT + 8)
+			break;
+		green_sleep(green_now() + 100 * GREEN_MSEC);
+	}
+	print_message("mappings: %d before, %d with %d alive, %d after\n", before, peak, N, now);
+	assert_true(now <= before + 2 * KEPT + 8);
+	assert_none_alive();
+}
+
 static void test_compact_slots_reused(void **state)
 {
 	void *first[4], *second[4];
@@ -403,6 +445,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_overflow_guarded_stack),
 		cmocka_unit_test(test_overflow_compact_stack),
 		cmocka_unit_test(test_canary_checked_on_switch),
+		/* Here: the ones above fork before this process has a hub (its
+		 * overflow handler goes in once, and cmocka puts its own back
+		 * after each test); the ones below leave stacks in the cache. */
+		cmocka_unit_test(test_cache_gives_back_when_quiet),
 		cmocka_unit_test(test_guarded_stacks_reused_from_cache),
 		cmocka_unit_test(test_stacks_beyond_the_cache),
 		cmocka_unit_test(test_compact_slots_reused),
