@@ -332,7 +332,7 @@ echo_run() {
 
 table_echo() {
 	local n m total lim status=0 ns=(100 1000 10000) a b c d k rows a_thr a_rss a_ks b_thr b_rss b_ks c_thr d_thr
-	local runs=2 i spread
+	local runs=3 i spread
 
 	tmpdir
 	total=300000
@@ -511,7 +511,8 @@ redis_once() {
 }
 
 table_redis() {
-	local pn pg pd sn sg i t n=100000 runs=3 got
+	local pn pg pd sn sg i t l c0 n=100000 runs=5 got
+	local -A port=() pid=()
 
 	command -v redis-server >/dev/null && command -v redis-benchmark >/dev/null ||
 		{ echo "redis-server or redis-benchmark is missing (apt-get install redis-server)"; return 1; }
@@ -532,10 +533,17 @@ table_redis() {
 	wait_tcp "$pg" "$sg" || { echo "run.sh: green redis-server did not start" >&2; stop_all; return 1; }
 	wait_tcp "$pd" "$wpid" || { echo "run.sh: redis-server under greend did not start" >&2; stop_all; return 1; }
 	: >"$tmp/redis.rows"
+	port=([native]=$pn [green]=$pg [greend]=$pd)
+	pid=([native]=$sn [green]=$sg [greend]=$wpid)
 	for ((i = 0; i < runs; i++)); do
-		redis_once native "$pn" || { stop_all; return 1; }
-		redis_once green "$pg" || { stop_all; return 1; }
-		redis_once greend "$pd" || { stop_all; return 1; }
+		for l in native green greend; do
+			c0=$(cpu_ticks "${pid[$l]}")
+			redis_once "$l" "${port[$l]}" || { stop_all; return 1; }
+			# The server's CPU per request (SET and GET) of this run.
+			echo "$l cpu_us $(awk -v c="$(($(cpu_ticks "${pid[$l]}") - c0))" \
+				-v hz="$(getconf CLK_TCK)" -v n="$(quick && echo 20000 || echo 100000)" \
+				'BEGIN { printf "%.1f", 1e6 * c / hz / (2 * n) }')" >>"$tmp/redis.rows"
+		done
 	done
 	got=$(greend_reports redis)
 	stop_all
@@ -545,6 +553,7 @@ table_redis() {
 	for t in SET GET; do
 		three_way "$t" "$t" "$tmp/redis.rows" 0.97
 	done
+	LOWER=1 FMT=%.1f three_way "cpu us/req" cpu_us "$tmp/redis.rows" -
 }
 
 # ---- programs that run once and time themselves ------------------------------
@@ -709,7 +718,8 @@ servers3() {
 			# The server's CPU per request of this run, in microseconds.
 			awk -v l="$l" -v c="$(($(cpu_ticks "${pid[$l]}") - c0))" -v hz="$(getconf CLK_TCK)" \
 				-v d="${run_s:-5}" 'NR > '"$n0"' && $2 == "rps" && $3 > 0 {
-					printf "%s cpu_us %.1f\n", l, 1e6 * c / hz / ($3 * d) }' \
+					printf "%s cpu_us %.1f\n%s cores %.2f\n", l, 1e6 * c / hz / ($3 * d),
+						l, c / hz / d }' \
 				"$tmp/$name.rows" >>"$tmp/$name.rows"
 		done
 	done
@@ -720,6 +730,7 @@ servers3() {
 	three_way_header "server"
 	three_way "${unit:-req/s}" rps "$tmp/$name.rows" "$target"
 	LOWER=1 FMT=%.1f three_way "cpu us/req" cpu_us "$tmp/$name.rows" -
+	FMT=%.2f three_way "server cores" cores "$tmp/$name.rows" -
 }
 
 # cpu_ticks PID: the CPU time (clock ticks) PID and its children (nginx's
@@ -832,7 +843,7 @@ memcaslap_once() {
 	local d=5s out tps
 
 	quick && d=2s
-	out=$(timeout -k 5 60 memcaslap -s "127.0.0.1:$2" -T 2 -c 32 -t "$d" -X 64 2>&1)
+	out=$(timeout -k 5 60 memcaslap -s "127.0.0.1:$2" -T "${clients:-2}" -c 32 -t "$d" -X 64 2>&1)
 	tps=$(sed -n 's/^Run time: .* TPS: \([0-9]*\) .*/\1/p' <<<"$out")
 	if [ -z "$tps" ]; then
 		echo "run.sh: memcaslap against $1 failed:" >&2
@@ -854,8 +865,15 @@ table_memcached() {
 	command -v memcaslap >/dev/null ||
 		{ echo "memcaslap is not installed (apt-get install libmemcached-tools), no row"; return 0; }
 	tmpdir
-	unit=ops/s servers3 memcached memcaslap_once 0.97 "memcached -t 4, memcaslap -T 2 -c 32, ops/s" \
-		"$mc" -u nobody -l 127.0.0.1 -p @PORT@ -t 4
+	# Two client threads and the green server's one OS thread share two
+	# cores, so the scheduler gives the server about a third of the
+	# machine; with one client thread it gets a core (bench/README.md).
+	for clients in 2 1; do
+		[ "$clients" = 1 ] && echo
+		clients=$clients unit=ops/s servers3 memcached memcaslap_once 0.97 \
+			"memcached -t 4, memcaslap -T $clients -c 32, ops/s" \
+			"$mc" -u nobody -l 127.0.0.1 -p @PORT@ -t 4 || return 1
+	done
 }
 
 # ---- driver ---------------------------------------------------------------
