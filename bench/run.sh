@@ -633,7 +633,7 @@ needs_pg() {
 pg_bin=/usr/lib/postgresql/15/bin
 
 table_pg() {
-	local runs=5 i l d port as=() status=0
+	local runs=9 i l d port as=() status=0
 
 	[ -x "$pg_bin/postgres" ] || { echo "PostgreSQL 15 is missing (apt-get install postgresql-15), no row"; return 0; }
 	/usr/bin/python3 -c 'import psycopg2' 2>/dev/null ||
