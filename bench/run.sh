@@ -686,7 +686,7 @@ c.cursor().execute("CREATE TABLE kv (k int PRIMARY KEY, v int); "
 # run and as a worker of greend, then "CLIENT LABEL PORT ROWS" on each in
 # turn (it appends "LABEL rps N" to ROWS), best of runs; prints the table.
 servers3() {
-	local name=$1 client=$2 target=$3 title=$4 runs=3 i l got p sp c0 n0 run_s=5
+	local name=$1 client=$2 target=$3 title=$4 runs=5 i l got p sp c0 n0 run_s=5
 	local -A port=() pid=()
 	shift 4
 
