@@ -541,7 +541,7 @@ table_redis() {
 			redis_once "$l" "${port[$l]}" || { stop_all; return 1; }
 			# The server's CPU per request (SET and GET) of this run.
 			echo "$l cpu_us $(awk -v c="$(($(cpu_ticks "${pid[$l]}") - c0))" \
-				-v hz="$(getconf CLK_TCK)" -v n="$(quick && echo 20000 || echo 100000)" \
+				-v hz="$(getconf CLK_TCK)" -v n="$n" \
 				'BEGIN { printf "%.1f", 1e6 * c / hz / (2 * n) }')" >>"$tmp/redis.rows"
 		done
 	done
@@ -771,10 +771,7 @@ needs_node() {
 }
 
 table_node() {
-	if quick; then
-		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
-		return 0
-	fi
+	skipped_when_quick && return 0
 	command -v node >/dev/null || { echo "node is not installed (apt-get install nodejs), no row"; return 0; }
 	tmpdir
 	command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"; return 1; }
@@ -793,10 +790,7 @@ needs_nginx() {
 }
 
 table_nginx() {
-	if quick; then
-		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
-		return 0
-	fi
+	skipped_when_quick && return 0
 	local ngx
 
 	ngx=$(command -v nginx || echo /usr/sbin/nginx)
@@ -854,10 +848,7 @@ memcaslap_once() {
 }
 
 table_memcached() {
-	if quick; then
-		echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
-		return 0
-	fi
+	skipped_when_quick && return 0
 	local mc
 
 	mc=$(command -v memcached || echo /usr/bin/memcached)
@@ -880,6 +871,13 @@ table_memcached() {
 
 quick() {
 	[ -n "$QUICK" ] && [ "$QUICK" != 0 ]
+}
+
+# skipped_when_quick: true (after saying so) for a table that QUICK=1 drops;
+# CI still runs the greend rows of the tables that stay.
+skipped_when_quick() {
+	quick || return 1
+	echo "QUICK=1: skipped (the greend rows of echo, http, redis and queue run)"
 }
 
 header() {
