@@ -132,13 +132,18 @@ kernel_stack_kb() {
 	sed -n 's/^KernelStack:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo
 }
 
-# sample PID OUT: until killed, write the largest VmRSS (kB), Threads and
-# KernelStack (kB, the whole machine's) seen so far to OUT, ten times a
-# second.  RSS leaves out what an OS thread costs the kernel: its 16 KiB
-# kernel stack shows in KernelStack instead.
+# sample PID OUT: until sent SIGTERM (or PID ends), follow the largest
+# VmRSS (kB), Threads and KernelStack (kB, the whole machine's) of PID ten
+# times a second, then write them to OUT.  RSS leaves out what an OS thread
+# costs the kernel: its 16 KiB kernel stack shows in KernelStack instead.
+# It starts no process while it samples (the shell's own read, and a
+# read -t on a FIFO nobody writes for its pause): processes started beside
+# a measured one cost it CPU time on this VM (see greend_once).
 sample() {
-	local pid=$1 out=$2 k v rss=0 thr=0 ks=0 r t s
+	local pid=$1 out=$2 k v rss=0 thr=0 ks=0 r t nap
 
+	mkfifo "$out.nap" && exec {nap}<>"$out.nap" || return 1
+	trap 'echo "$rss $thr $ks" >"$out"; exit 0' TERM
 	while [ -r "/proc/$pid/status" ]; do
 		r=0 t=0
 		while read -r k v _; do
@@ -147,13 +152,14 @@ sample() {
 			Threads:) t=$v ;;
 			esac
 		done <"/proc/$pid/status" 2>/dev/null
-		s=$(kernel_stack_kb)
 		((r > rss)) && rss=$r
 		((t > thr)) && thr=$t
-		((${s:-0} > ks)) && ks=$s
-		echo "$rss $thr $ks" >"$out.new" && mv -f "$out.new" "$out"
-		sleep 0.1
+		while read -r k v _; do
+			[ "$k" = KernelStack: ] && { ((v > ks)) && ks=$v; break; }
+		done </proc/meminfo
+		read -r -t 0.1 -u "$nap" _
 	done
+	echo "$rss $thr $ks" >"$out"
 }
 
 # jget KEY JSON: a number from loadgen's one-line JSON.
@@ -307,7 +313,7 @@ echo_run() {
 
 	ks0=$(kernel_stack_kb)
 	start_echo "$tmp/server.out" "$@" || return 1
-	rm -f "$tmp/sample"
+	rm -f "$tmp/sample" "$tmp/sample.nap"
 	sample "$server" "$tmp/sample" &
 	sampler=$!
 	pids+=("$sampler")
