@@ -614,8 +614,12 @@ once() {
 	native) timeout -k 5 120 "$@" >"$out" 2>&1 ;;
 	green) timeout -k 5 120 "${green[@]}" "$@" >"$out" 2>&1 ;;
 	greend)
-		greend_once "$@" || return 1
-		sed -n 's/^w:0: //p' "$tmp/gd-once/greend.log" >"$out"
+		# greend's own lines too when the program did not finish.
+		if greend_once "$@"; then
+			sed -n 's/^w:0: //p' "$tmp/gd-once/greend.log" >"$out"
+		else
+			cp "$tmp/gd-once/greend.log" "$out"
+		fi
 		rm -rf -- "$tmp/gd-once"
 		;;
 	esac
