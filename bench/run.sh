@@ -202,10 +202,10 @@ print(json.dumps({"control_socket": d + "/greend.sock", "preload": shim,
 }
 
 # greend_start NAME CMD...: a greend of its own in $tmp/gd-NAME running CMD
-# as worker "w"; waits (at most 10 s) until the
-# worker runs and sets gd (greend's pid) and wpid (the worker's, or
-# "exited" for a program that was done before it was seen running).  The
-# worker's output is in $tmp/gd-NAME/greend.log, each line after "w:0: ".
+# as worker "w" (greend_conf); waits (at most 10 s) until the worker runs
+# and sets gd (greend's pid) and wpid (the worker's, or "exited" for a
+# program that was done before it was seen running).  The worker's output
+# is in $tmp/gd-NAME/greend.log, each line after "w:0: ".
 greend_start() {
 	local name=$1 d i
 	shift
