@@ -143,6 +143,28 @@ static int sigwait_green(struct green_hub *h, const sigset_t *set, siginfo_t *in
 	return -1;
 }
 
+/*
+ * A signal of set already pending for the calling green thread on its own
+ * record (pthread_kill, pthread_sigqueue) or on the hub, where the kernel's
+ * calls cannot see it: its number, or 0.  Asked before any path that goes
+ * to the kernel (a zero timeout, a hub with nothing else to run).
+ */
+static int take_green_pending(const sigset_t *set, siginfo_t *info)
+{
+	struct sigstate *st = shim_tls_sig;
+	struct shim_gsig *gs;
+	siginfo_t local;
+	uint64_t bits;
+
+	if (!st || shim_passthrough)
+		return 0;
+	gs = shim_patched[SHIM_THREAD] ? shim_sig_self() : NULL;
+	bits = shim_set_bits(set) & ~SIG_UNBLOCKABLE;
+	if (!((st->taken | (gs ? gs->pending : 0)) & bits))
+		return 0;
+	return shim_sig_take(st, gs, bits, info ? info : &local);
+}
+
 static bool timespec_ok(const struct timespec *ts)
 {
 	return ts->tv_sec >= 0 && ts->tv_nsec >= 0 && ts->tv_nsec < 1000000000L;
@@ -152,7 +174,10 @@ int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ti
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 	int64_t ns;
+	int sig;
 
+	if (h && (!timeout || timespec_ok(timeout)) && (sig = take_green_pending(set, info)) > 0)
+		return sig;
 	if (!h || shim_alone(h) || (timeout && !timespec_ok(timeout)) ||
 	    (timeout && timeout->tv_sec == 0 && timeout->tv_nsec == 0))
 		return SHIM_REAL(sigtimedwait)(set, info, timeout);
@@ -167,7 +192,10 @@ int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ti
 int sigwaitinfo(const sigset_t *set, siginfo_t *info)
 {
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
+	int sig;
 
+	if (h && (sig = take_green_pending(set, info)) > 0)
+		return sig;
 	if (!h || shim_alone(h))
 		return SHIM_REAL(sigwaitinfo)(set, info);
 	return sigwait_green(h, set, info, GREEN_FOREVER, true);
@@ -179,6 +207,10 @@ int sigwait(const sigset_t *set, int *sig)
 	struct green_hub *h = shim_hub_for(SHIM_THREAD);
 	int rc;
 
+	if (h && (rc = take_green_pending(set, NULL)) > 0) {
+		*sig = rc;
+		return 0;
+	}
 	if (!h || shim_alone(h))
 		return SHIM_REAL(sigwait)(set, sig);
 	rc = sigwait_green(h, set, NULL, GREEN_FOREVER, false);
