@@ -30,6 +30,17 @@ struct sigstate;
 
 /* ---- a green thread's signal state ----------------------------------------- */
 
+/*
+ * The further instances of real-time signals already pending on a record
+ * or a hub: POSIX queues every sending of one (with its own value), where
+ * a standard signal is pending once.  The oldest instance of each signal
+ * is in its siginfo slot; the rest wait here, oldest first.
+ */
+struct shim_sigq {
+	struct shim_sigq_item *head, **tail; /* tail NULL: empty */
+	unsigned int n;
+};
+
 struct shim_gsig {
 	struct shim_gsig *next, *prev; /* every record of the hub */
 	struct sigstate *st;           /* that hub's (NULL: not linked) */
@@ -37,6 +48,7 @@ struct shim_gsig {
 	uint64_t blocked;     /* the program's mask for it: bit sig-1 */
 	uint64_t pending;     /* sent to it and not delivered yet */
 	siginfo_t *infos;     /* their siginfo by sig-1; made on first need */
+	struct shim_sigq more; /* real-time instances after those */
 	unsigned int any;     /* handlers delivered to it */
 	unsigned int norestart; /* ... of which without SA_RESTART */
 

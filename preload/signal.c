@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <threads.h>
 #include <ucontext.h>
@@ -95,6 +96,81 @@ static uint64_t kernel_mask(void)
 	return shim_set_bits(&cur);
 }
 
+/* ---- queued real-time signals ------------------------------------------------- */
+
+struct shim_sigq_item {
+	struct shim_sigq_item *next;
+	int sig;
+	siginfo_t info;
+};
+
+static bool realtime(int sig)
+{
+	return sig >= SIGRTMIN && sig <= SIGRTMAX;
+}
+
+/* How many instances of real-time signals one record or hub may hold:
+ * the kernel's bound on a user's queued signals (read each time: the
+ * program may change it), so that a sender is refused (EAGAIN) where it
+ * would be natively, and a flood cannot take the memory. */
+static unsigned int sigq_cap(void)
+{
+	struct rlimit rl;
+	unsigned int c = 1u << 16;
+
+	if (getrlimit(RLIMIT_SIGPENDING, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	    rl.rlim_cur < c)
+		c = (unsigned int)rl.rlim_cur;
+	return c;
+}
+
+/* Append an instance: false (nothing kept) when full or out of memory. */
+static bool sigq_push(struct shim_sigq *q, int sig, const siginfo_t *info)
+{
+	struct shim_sigq_item *it;
+
+	/* + 1: the oldest instance, in its slot, counts too */
+	if (q->n + 1 >= sigq_cap() || !(it = malloc(sizeof(*it))))
+		return false;
+	it->next = NULL;
+	it->sig = sig;
+	it->info = *info;
+	*(q->tail ? q->tail : &q->head) = it;
+	q->tail = &it->next;
+	q->n++;
+	return true;
+}
+
+/* The oldest queued instance of sig, removed: false if there is none. */
+static bool sigq_pop(struct shim_sigq *q, int sig, siginfo_t *info)
+{
+	struct shim_sigq_item **at = &q->head, *it;
+
+	while ((it = *at) && it->sig != sig)
+		at = &it->next;
+	if (!it)
+		return false;
+	*at = it->next;
+	if (!it->next) /* it was the last */
+		q->tail = q->head ? at : NULL;
+	q->n--;
+	*info = it->info;
+	free(it);
+	return true;
+}
+
+static void sigq_clear(struct shim_sigq *q)
+{
+	while (q->head) {
+		struct shim_sigq_item *it = q->head;
+
+		q->head = it->next;
+		free(it);
+	}
+	q->tail = NULL;
+	q->n = 0;
+}
+
 /* ---- the per-OS-thread record -------------------------------------------------- */
 
 static void intr_async_cb(struct ev_loop *loop, ev_async *w, int revents);
@@ -118,6 +194,8 @@ static void sigstate_free(void *arg)
 	if (shim_tls_sig == st)
 		shim_tls_sig = NULL;
 	free(st->main_gs.infos);
+	sigq_clear(&st->main_gs.more);
+	sigq_clear(&st->taken_more);
 	free(st);
 }
 
@@ -267,6 +345,7 @@ void shim_sig_thread_fini(struct shim_gsig *gs)
 	gs->pending = 0;
 	free(gs->infos);
 	gs->infos = NULL;
+	sigq_clear(&gs->more); /* a thread's own pending signals end with it */
 	kernel_follow(st, changed);
 }
 
@@ -363,7 +442,7 @@ static struct shim_gsig *pick_target(struct sigstate *st, int sig)
 	return NULL;
 }
 
-void shim_sig_post(struct sigstate *st, struct shim_gsig *gs, int sig, const siginfo_t *info)
+int shim_sig_post(struct sigstate *st, struct shim_gsig *gs, int sig, const siginfo_t *info)
 {
 	if (!(gs->pending & SIG_BIT(sig))) {
 		if (!gs->infos)
@@ -371,9 +450,45 @@ void shim_sig_post(struct sigstate *st, struct shim_gsig *gs, int sig, const sig
 		if (gs->infos)
 			gs->infos[sig - 1] = *info;
 		gs->pending |= SIG_BIT(sig);
+	} else if (realtime(sig) && (!gs->infos || !sigq_push(&gs->more, sig, info))) {
+		errno = EAGAIN;
+		return -1;
 	}
 	if (!(gs->blocked & SIG_BIT(sig)))
 		count_for(st, gs, sig);
+	return 0;
+}
+
+/* The oldest pending instance of sig on gs into *info; the bit stays while
+ * more are queued. */
+static void record_take(struct shim_gsig *gs, int sig, siginfo_t *info)
+{
+	if (gs->infos)
+		*info = gs->infos[sig - 1];
+	else
+		shim_sig_default_info(sig, info);
+	if (!gs->infos || !sigq_pop(&gs->more, sig, &gs->infos[sig - 1]))
+		gs->pending &= ~SIG_BIT(sig);
+}
+
+/* The same for the hub's pending signals. */
+static void taken_take(struct sigstate *st, int sig, siginfo_t *info)
+{
+	*info = st->taken_info[sig - 1];
+	if (!sigq_pop(&st->taken_more, sig, &st->taken_info[sig - 1]))
+		st->taken &= ~SIG_BIT(sig);
+}
+
+void shim_sig_taken_move(struct sigstate *st, int sig, struct shim_gsig *gs)
+{
+	siginfo_t info;
+
+	while (st->taken & SIG_BIT(sig)) {
+		taken_take(st, sig, &info);
+		/* Full: the instance is lost, as a sender would have been
+		 * refused natively. */
+		(void)shim_sig_post(st, gs, sig, &info);
+	}
 }
 
 void shim_sig_default_info(int sig, siginfo_t *info)
@@ -392,17 +507,12 @@ int shim_sig_take(struct sigstate *st, struct shim_gsig *gs, uint64_t set, sigin
 
 	if (gs && (mine = gs->pending & set) != 0) {
 		sig = lowest(mine);
-		gs->pending &= ~SIG_BIT(sig);
-		if (gs->infos)
-			*info = gs->infos[sig - 1];
-		else
-			shim_sig_default_info(sig, info);
+		record_take(gs, sig, info);
 		return sig;
 	}
 	if ((mine = st->taken & set) != 0) {
 		sig = lowest(mine);
-		st->taken &= ~SIG_BIT(sig);
-		*info = st->taken_info[sig - 1];
+		taken_take(st, sig, info);
 		return sig;
 	}
 	return 0;
@@ -435,8 +545,13 @@ static bool ring_put(struct sigstate *st, int kind, int sig, const siginfo_t *in
 
 static void take_on_hub(struct sigstate *st, int sig, const siginfo_t *info)
 {
-	if (st->taken & SIG_BIT(sig))
-		return; /* a standard signal is pending once */
+	if (st->taken & SIG_BIT(sig)) {
+		/* A standard signal is pending once; a real-time one is
+		 * queued (a lost one has no siginfo: it was not queued). */
+		if (realtime(sig) && info)
+			(void)sigq_push(&st->taken_more, sig, info);
+		return;
+	}
 	st->taken |= SIG_BIT(sig);
 	if (info)
 		st->taken_info[sig - 1] = *info;
@@ -496,10 +611,8 @@ static void taken_dispatch(struct sigstate *st)
 		if (!(st->taken & SIG_BIT(sig)) || (wanted & SIG_BIT(sig)))
 			continue;
 		gs = pick_target(st, sig);
-		if (gs) {
-			st->taken &= ~SIG_BIT(sig);
-			shim_sig_post(st, gs, sig, &st->taken_info[sig - 1]);
-		}
+		if (gs)
+			shim_sig_taken_move(st, sig, gs);
 	}
 }
 
@@ -771,11 +884,7 @@ void shim_sig_deliver(struct shim_gsig *gs)
 		int sig = lowest(ready);
 		siginfo_t info;
 
-		gs->pending &= ~SIG_BIT(sig);
-		if (gs->infos)
-			info = gs->infos[sig - 1];
-		else
-			shim_sig_default_info(sig, &info);
+		record_take(gs, sig, &info);
 		deliver_one(gs, sig, &info);
 	}
 	errno = saved;

@@ -66,6 +66,7 @@ struct sigstate {
 	/* Pending on the hub: signals no green thread would take yet. */
 	uint64_t taken;
 	siginfo_t taken_info[SIG_NMAX];
+	struct shim_sigq taken_more;
 
 	struct shim_gsig main_gs; /* the main greenlet's record */
 	struct shim_gsig *records; /* every record, main_gs first */
@@ -86,9 +87,12 @@ void shim_sig_set_blocked(struct shim_gsig *gs, uint64_t blocked);
 /* Change gs's mask and the kernel's with it; delivers nothing. */
 void shim_sig_set_blocked_only(struct shim_gsig *gs, uint64_t blocked);
 /* sig is now pending on gs (hub side, normal context), counted for the
- * EINTR of gs's waits if gs lets it in. */
-void shim_sig_post(struct sigstate *st, struct shim_gsig *gs, int sig,
-                   const siginfo_t *info);
+ * EINTR of gs's waits if gs lets it in: 0, or -1 with EAGAIN when a
+ * real-time signal finds gs's queue full (RLIMIT_SIGPENDING), as the
+ * kernel's sigqueue says. */
+int shim_sig_post(struct sigstate *st, struct shim_gsig *gs, int sig, const siginfo_t *info);
+/* Every instance of sig pending on the hub is gs's now, oldest first. */
+void shim_sig_taken_move(struct sigstate *st, int sig, struct shim_gsig *gs);
 /* What the kernel fills in for a signal sent by this process. */
 void shim_sig_default_info(int sig, siginfo_t *info);
 /* Run the handlers of what is pending on gs and not blocked. */

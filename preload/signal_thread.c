@@ -28,10 +28,8 @@ void shim_sig_set_blocked(struct shim_gsig *gs, uint64_t blocked)
 		uint64_t mine = st->taken & ~gs->blocked;
 
 		for (int sig = 1; sig <= SIG_NMAX; sig++) {
-			if (mine & SIG_BIT(sig)) {
-				st->taken &= ~SIG_BIT(sig);
-				shim_sig_post(st, gs, sig, &st->taken_info[sig - 1]);
-			}
+			if (mine & SIG_BIT(sig))
+				shim_sig_taken_move(st, sig, gs);
 		}
 	}
 	if (gs->pending & ~gs->blocked)
@@ -149,7 +147,8 @@ static int send_green(struct shim_gsig *gs, int sig, const union sigval *value)
 	info.si_code = value ? SI_QUEUE : SI_TKILL;
 	if (value)
 		info.si_value = *value;
-	shim_sig_post(st, gs, sig, &info);
+	if (shim_sig_post(st, gs, sig, &info) < 0)
+		return errno;
 	if (gs == shim_sig_self()) {
 		if (gs->pending & ~gs->blocked)
 			shim_sig_deliver(gs);
