@@ -7,7 +7,8 @@
  * signal's instances in the order sent; two SIGUSR1 give one.  A last
  * sigtimedwait with a zero timeout says EAGAIN: nothing is left over.  A
  * handler runs once per instance; past RLIMIT_SIGPENDING a sender gets
- * EAGAIN.
+ * EAGAIN.  A signal a thread sends itself while it blocks it is there for
+ * its sigwait, with no other thread to run.
  */
 #include "conf_signal.h"
 
@@ -44,7 +45,6 @@ static void queue_to_process(int sig, int value)
 	if (sigqueue(getpid(), sig, v) != 0)
 		printf("sigqueue %d: %s\n", value, en(errno));
 }
-
 
 static void *thread_takes(void *arg)
 {
@@ -142,6 +142,20 @@ static void limited(void)
 	setrlimit(RLIMIT_SIGPENDING, &old);
 }
 
+/* Sent to itself while blocked, then waited for with nothing else to run. */
+static void self_then_sigwait(void)
+{
+	sigset_t one;
+	int sig = 0, rc;
+
+	sigemptyset(&one);
+	sigaddset(&one, SIGUSR1);
+	pthread_kill(pthread_self(), SIGUSR1);
+	rc = sigwait(&one, &sig);
+	printf("sigwait after pthread_kill to itself: %d %s\n", rc,
+	       sig == SIGUSR1 ? "SIGUSR1" : "other");
+}
+
 int main(void)
 {
 	pthread_t th;
@@ -180,6 +194,7 @@ int main(void)
 	take_all("main, after");
 	handler_runs();
 	limited();
+	self_then_sigwait();
 	printf("done\n");
 	return 0;
 }
