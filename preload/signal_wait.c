@@ -51,6 +51,15 @@ static void waiter_unlink(struct sigstate *st, struct sig_waiter *w)
 	waiters_changed(st);
 }
 
+/* A signal of bits pending on the hub or on gs (what the wrapper left in
+ * the ring first): its number, or 0. */
+static int take_pending(struct sigstate *st, struct shim_gsig *gs, uint64_t bits,
+                        siginfo_t *info)
+{
+	shim_sig_kick(st);
+	return shim_sig_take(st, gs, bits, info);
+}
+
 /* A signal of want pending now (on the hub, on gs, or in the kernel): its
  * number, 0 if none, -1 with errno. */
 static int take_now(struct sigstate *st, struct shim_gsig *gs, const sigset_t *want,
@@ -59,8 +68,7 @@ static int take_now(struct sigstate *st, struct shim_gsig *gs, const sigset_t *w
 	static const struct timespec zero;
 	int sig;
 
-	shim_sig_kick(st);
-	sig = shim_sig_take(st, gs, bits, info);
+	sig = take_pending(st, gs, bits, info);
 	if (sig > 0)
 		return sig;
 	sig = SHIM_REAL(sigtimedwait)(want, info, &zero);
@@ -152,17 +160,12 @@ static int sigwait_green(struct green_hub *h, const sigset_t *set, siginfo_t *in
 static int take_green_pending(const sigset_t *set, siginfo_t *info)
 {
 	struct sigstate *st = shim_tls_sig;
-	struct shim_gsig *gs;
 	siginfo_t local;
-	uint64_t bits;
 
 	if (!st || shim_passthrough)
 		return 0;
-	gs = shim_patched[SHIM_THREAD] ? shim_sig_self() : NULL;
-	bits = shim_set_bits(set) & ~SIG_UNBLOCKABLE;
-	if (!((st->taken | (gs ? gs->pending : 0)) & bits))
-		return 0;
-	return shim_sig_take(st, gs, bits, info ? info : &local);
+	return take_pending(st, shim_patched[SHIM_THREAD] ? shim_sig_self() : NULL,
+	                    shim_set_bits(set) & ~SIG_UNBLOCKABLE, info ? info : &local);
 }
 
 static bool timespec_ok(const struct timespec *ts)
