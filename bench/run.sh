@@ -127,9 +127,15 @@ start_echo() {
 	return 1
 }
 
-# kernel_stack_kb: the machine's KernelStack (kB) from /proc/meminfo.
+# kernel_stack_kb VAR: VAR gets the machine's KernelStack (kB) from
+# /proc/meminfo, read by the shell itself (sample calls it while a server
+# is measured).
 kernel_stack_kb() {
-	sed -n 's/^KernelStack:[[:space:]]*\([0-9]*\).*/\1/p' /proc/meminfo
+	local k v _
+	printf -v "$1" 0
+	while read -r k v _; do
+		[ "$k" = KernelStack: ] && { printf -v "$1" %s "$v"; return 0; }
+	done </proc/meminfo
 }
 
 # sample PID OUT: until sent SIGTERM (or PID ends), follow the largest
@@ -140,7 +146,7 @@ kernel_stack_kb() {
 # read -t on a FIFO nobody writes for its pause): processes started beside
 # a measured one cost it CPU time on this VM (see greend_once).
 sample() {
-	local pid=$1 out=$2 k v rss=0 thr=0 ks=0 r t nap
+	local pid=$1 out=$2 k v rss=0 thr=0 ks=0 r t s nap
 
 	mkfifo "$out.nap" && exec {nap}<>"$out.nap" || return 1
 	trap 'echo "$rss $thr $ks" >"$out"; exit 0' TERM
@@ -154,9 +160,8 @@ sample() {
 		done <"/proc/$pid/status" 2>/dev/null
 		((r > rss)) && rss=$r
 		((t > thr)) && thr=$t
-		while read -r k v _; do
-			[ "$k" = KernelStack: ] && { ((v > ks)) && ks=$v; break; }
-		done </proc/meminfo
+		kernel_stack_kb s
+		((s > ks)) && ks=$s
 		read -r -t 0.1 -u "$nap" _
 	done
 	echo "$rss $thr $ks" >"$out"
@@ -311,7 +316,7 @@ echo_run() {
 	local label=$1 n=$2 m=$3 json rc st rss thr ks ks0 sampler bad err
 	shift 3
 
-	ks0=$(kernel_stack_kb)
+	kernel_stack_kb ks0
 	start_echo "$tmp/server.out" "$@" || return 1
 	rm -f "$tmp/sample" "$tmp/sample.nap"
 	sample "$server" "$tmp/sample" &
@@ -592,7 +597,9 @@ greend_once() {
 		printf '%s\n' "$line" >>"$d/greend.log"
 		case $line in
 		"w:0: elapsed "* | "w:0: lost "*) rc=0; break ;;
-		"greend: w:0: running -> "* | "greend: "*fatal*) break ;;
+		# the worker ended (or never started) without it
+		"greend: w:0: "*" -> exited" | "greend: w:0: "*" -> backoff" | \
+			"greend: w:0: "*" -> fatal") break ;;
 		esac
 	done
 	stop_pid "$gd"
